@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: MIT */
+/* The broker's event loop.
+ *
+ * Each poll cycle takes up to batch_max requests. Reads (search, lists,
+ * status) are answered at once from the index or a read transaction.
+ * Writes are applied in one write transaction, each inside its own nested
+ * transaction so a refused request leaves nothing behind; the batch is
+ * committed (fsync'd) once, and only then are the writers acknowledged and
+ * the in-memory caches refreshed: group commit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+#include "../proto/keys.h"
+#include "../proto/names.h"
+#include "../proto/conn.h"
+#include "broker.h"
+#include "log.h"
+#include "match.h"
+#include "offer.h"
+#include "request.h"
+#include "zap.h"
+
+struct brk_broker {
+    const brk_config_t *cfg;
+    brk_store_t *store;
+    brk_districts_t *districts;
+    brk_index_t *index;
+    brk_principals_t *principals;
+    hv_keys_t *keys;
+    uint8_t *token_key;          /* sodium_malloc'd */
+    void *zctx;
+    void *zap;
+    void *router;
+    char endpoint[256];
+    brk_request_t *batch;        /* batch_max entries */
+    brk_ctx_t ctx;
+};
+
+static int64_t
+s_now(void)
+{
+    return (int64_t) time(NULL);
+}
+
+/* ---------------------------------------------------------------- replies */
+
+int
+brk_reply_ok(brk_request_t *r, Haven__Reply *reply)
+{
+    reply->id = r->req ? r->req->id : 0;
+    reply->status = HAVEN__STATUS__STATUS_OK;
+    free(r->reply);
+    r->reply = NULL;
+    r->status = HAVEN__STATUS__STATUS_OK;
+    return hv_pack(&reply->base, &r->reply, &r->reply_len);
+}
+
+static uint64_t s_error_id;      /* the id of an undecodable request's reply */
+
+int
+brk_reply_error(brk_request_t *r, int status, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.id = r->req ? r->req->id : s_error_id;
+    reply.status = status;
+    reply.error = text;
+    free(r->reply);
+    r->reply = NULL;
+    r->status = status;
+    hv_pack(&reply.base, &r->reply, &r->reply_len);
+    return 1;
+}
+
+int
+brk_ctx_dirty(brk_ctx_t *ctx, brk_dirty_kind_t kind, const char *provider, const char *unit,
+              const uint8_t *key)
+{
+    if (ctx->n_dirty == ctx->cap_dirty) {
+        size_t cap = ctx->cap_dirty ? ctx->cap_dirty * 2 : 64;
+        void *p = realloc(ctx->dirty, cap * sizeof *ctx->dirty);
+        if (!p)
+            return -ENOMEM;
+        ctx->dirty = p;
+        ctx->cap_dirty = cap;
+    }
+    brk_dirty_t *d = &ctx->dirty[ctx->n_dirty++];
+    memset(d, 0, sizeof *d);
+    d->kind = kind;
+    if (provider)
+        snprintf(d->provider, sizeof d->provider, "%s", provider);
+    if (unit)
+        snprintf(d->unit, sizeof d->unit, "%s", unit);
+    if (key)
+        memcpy(d->key, key, 32);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- caches */
+
+static int
+s_index_unit(brk_broker_t *self, const Haven__Unit *u)
+{
+    const char *code = u->spec->district && *u->spec->district ? u->spec->district : NULL;
+    int prov = brk_index_find_provider(self->index, u->provider);
+    if (prov < 0)
+        return prov;
+    int district = code ? brk_districts_find(self->districts, code)
+                        : brk_index_provider(self->index, (uint32_t) prov)->district;
+    if (district < 0)
+        brk_log(BRK_LOG_WARN, "unit %s/%s: district %s is not in the districts table; "
+                "it will not be offered", u->provider, u->spec->name, code ? code : "?");
+    return brk_index_put_unit(self->index, u, district);
+}
+
+static int
+s_index_unit_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    Haven__Unit *u = haven__unit__unpack(NULL, vlen, val);
+    if (!u)
+        return -EBADMSG;
+    int rc = s_index_unit(arg, u);
+    haven__unit__free_unpacked(u, NULL);
+    return rc;
+}
+
+static int
+s_index_provider(brk_broker_t *self, const Haven__Provider *p)
+{
+    int district = brk_districts_find(self->districts, p->district);
+    if (district < 0)
+        brk_log(BRK_LOG_WARN, "provider %s: district %s is not in the districts table",
+                p->id, p->district);
+    int rc = brk_index_put_provider(self->index, p, district);
+    return rc < 0 ? rc : 0;
+}
+
+static int
+s_index_provider_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    Haven__Provider *p = haven__provider__unpack(NULL, vlen, val);
+    if (!p)
+        return -EBADMSG;
+    int rc = s_index_provider(arg, p);
+    haven__provider__free_unpacked(p, NULL);
+    return rc;
+}
+
+static int
+s_principal_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    Haven__Principal *p = haven__principal__unpack(NULL, vlen, val);
+    if (!p)
+        return -EBADMSG;
+    int rc = brk_principals_put(arg, p);
+    haven__principal__free_unpacked(p, NULL);
+    return rc;
+}
+
+/* Bring the caches in line with what a committed batch changed. */
+static void
+s_refresh(brk_broker_t *self)
+{
+    MDB_txn *txn = NULL;
+    char key[2 * HV_ID_MAX + 2];
+    if (self->ctx.n_dirty == 0)
+        return;
+    int rc = brk_store_begin(self->store, NULL, false, &txn);
+    for (size_t i = 0; rc == 0 && i < self->ctx.n_dirty; i++) {
+        const brk_dirty_t *d = &self->ctx.dirty[i];
+        const void *val;
+        size_t vlen;
+        switch (d->kind) {
+        case BRK_DIRTY_PRINCIPAL:
+            rc = brk_store_get(self->store, txn, BRK_DB_PRINCIPALS, d->key, 32, &val, &vlen);
+            if (rc == 0)
+                rc = s_principal_record(self->principals, NULL, 0, val, vlen);
+            break;
+        case BRK_DIRTY_PROVIDER:
+            rc = brk_store_get(self->store, txn, BRK_DB_PROVIDERS, d->provider,
+                               strlen(d->provider), &val, &vlen);
+            if (rc == 0)
+                rc = s_index_provider_record(self, NULL, 0, val, vlen);
+            if (rc == 0)
+                rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider,
+                                    strlen(d->provider) + 1, s_index_unit_record, self);
+            break;
+        case BRK_DIRTY_UNIT: {
+            int klen = brk_unit_key(d->provider, d->unit, key, sizeof key);
+            rc = brk_store_get(self->store, txn, BRK_DB_UNITS, key, (size_t) klen, &val, &vlen);
+            if (rc == 0)
+                rc = s_index_unit_record(self, NULL, 0, val, vlen);
+            else if (rc == -ENOENT) {
+                brk_index_del_unit(self->index, d->provider, d->unit);
+                rc = 0;
+            }
+            break;
+        }
+        }
+    }
+    if (txn)
+        brk_store_abort(txn);
+    if (rc != 0)
+        brk_log(BRK_LOG_ERROR, "refreshing the search index failed: %s", strerror(-rc));
+    self->ctx.n_dirty = 0;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+typedef struct {
+    brk_handler_t fn;
+    bool write;
+    uint32_t roles;              /* bit per Haven__Role */
+} s_op_t;
+
+#define ROLE(r) (1u << HAVEN__ROLE__ROLE_##r)
+#define ANY_ROLE (ROLE(AGENT) | ROLE(IDVA) | ROLE(ONCALL) | ROLE(ADMIN))
+
+static const s_op_t *
+s_op(int body)
+{
+    static const s_op_t ping = { brk_handle_ping, false, ANY_ROLE };
+    static const s_op_t provider_add = { brk_handle_provider_add, true, ROLE(ADMIN) };
+    static const s_op_t provider_list = { brk_handle_provider_list, false, ROLE(ADMIN) };
+    static const s_op_t principal_add = { brk_handle_principal_add, true, ROLE(ADMIN) };
+    static const s_op_t principal_list = { brk_handle_principal_list, false, ROLE(ADMIN) };
+    static const s_op_t principal_revoke = { brk_handle_principal_revoke, true, ROLE(ADMIN) };
+    static const s_op_t publish = { brk_handle_publish, true, ROLE(AGENT) };
+    static const s_op_t unit_set = { brk_handle_unit_set, true, ROLE(AGENT) };
+    static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT) };
+    static const s_op_t agent_status = { brk_handle_agent_status, false, ROLE(AGENT) };
+    static const s_op_t search = { brk_handle_search, false, ROLE(IDVA) | ROLE(ONCALL) };
+    switch (body) {
+    case HAVEN__REQUEST__BODY_PING: return &ping;
+    case HAVEN__REQUEST__BODY_PROVIDER_ADD: return &provider_add;
+    case HAVEN__REQUEST__BODY_PROVIDER_LIST: return &provider_list;
+    case HAVEN__REQUEST__BODY_PRINCIPAL_ADD: return &principal_add;
+    case HAVEN__REQUEST__BODY_PRINCIPAL_LIST: return &principal_list;
+    case HAVEN__REQUEST__BODY_PRINCIPAL_REVOKE: return &principal_revoke;
+    case HAVEN__REQUEST__BODY_PUBLISH: return &publish;
+    case HAVEN__REQUEST__BODY_UNIT_SET: return &unit_set;
+    case HAVEN__REQUEST__BODY_CONFIRM: return &confirm;
+    case HAVEN__REQUEST__BODY_AGENT_STATUS: return &agent_status;
+    case HAVEN__REQUEST__BODY_SEARCH: return &search;
+    default: return NULL;
+    }
+}
+
+static const char *
+s_op_name(int body)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&haven__request__descriptor, (unsigned) body);
+    return f ? f->name : "unknown";
+}
+
+static void
+s_send_reply(brk_broker_t *self, brk_request_t *r)
+{
+    if (!r->reply)
+        brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the broker failed to handle the request");
+    /* ROUTER_MANDATORY and DONTWAIT: a vanished or stuck peer costs us an
+     * error here, never a blocked loop. */
+    if (zmq_msg_send(&r->routing, self->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+        || zmq_send(self->router, r->reply, r->reply_len, ZMQ_DONTWAIT) < 0)
+        brk_log(BRK_LOG_DEBUG, "reply to %s dropped: %s", r->who.name, zmq_strerror(errno));
+}
+
+static void
+s_request_clear(brk_request_t *r)
+{
+    zmq_msg_close(&r->routing);
+    if (r->req)
+        haven__request__free_unpacked(r->req, NULL);
+    free(r->reply);
+    memset(r, 0, sizeof *r);
+}
+
+/* Receive one request into r. Returns 1 if it is ready to reply to (an
+ * error or a read already answered), 2 if it is a write to apply, 0 if
+ * nothing was waiting, -errno on socket failure. */
+static int
+s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
+{
+    zmq_msg_t payload;
+    memset(r, 0, sizeof *r);
+    zmq_msg_init(&r->routing);
+    if (zmq_msg_recv(&r->routing, self->router, ZMQ_DONTWAIT) < 0) {
+        int e = errno;
+        zmq_msg_close(&r->routing);
+        return e == EAGAIN ? 0 : -e;
+    }
+    zmq_msg_init(&payload);
+    int frames = 1;
+    if (zmq_msg_more(&r->routing)) {
+        zmq_msg_recv(&payload, self->router, 0);
+        frames++;
+        int more = zmq_msg_more(&payload);
+        while (more) {           /* drain extra frames; the request is refused below */
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            zmq_msg_recv(&extra, self->router, 0);
+            more = zmq_msg_more(&extra);
+            zmq_msg_close(&extra);
+            frames++;
+        }
+    }
+    s_error_id = 0;
+    /* Connection metadata rides on frames that came from the peer, not on
+     * the routing id the ROUTER made up. */
+    const char *uid = frames > 1 ? zmq_msg_gets(&payload, "User-Id") : NULL;
+    const brk_principal_t *who = brk_principals_find_z85(self->principals, uid);
+    int rc = 1;
+    if (!who) {
+        /* ZAP admitted the key, so it was removed since: refuse. */
+        brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN, "this key is not registered");
+        goto out;
+    }
+    r->who = *who;
+    if (who->revoked) {
+        brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
+                        "this key (%s) has been revoked; ask your Haven administrator", who->name);
+        brk_log(BRK_LOG_INFO, "refused a request from revoked principal %s", who->name);
+        goto out;
+    }
+    if (frames != 2) {
+        brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                        "a request is exactly one frame; this one had %d", frames - 1);
+        goto out;
+    }
+    char err[256];
+    uint64_t id;
+    int drc = hv_request_decode(zmq_msg_data(&payload), zmq_msg_size(&payload), &r->req, &id, err, sizeof err);
+    if (drc < 0) {
+        s_error_id = id;
+        brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
+        brk_log(BRK_LOG_INFO, "refused a malformed request from %s: %s", who->name, err);
+        goto out;
+    }
+    const s_op_t *op = s_op(r->req->body_case);
+    if (!op || !(op->roles & (1u << who->role))) {
+        brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN, "the %s role may not %s",
+                        hv_role_name(who->role), s_op_name(r->req->body_case));
+        brk_log(BRK_LOG_INFO, "refused %s from %s (%s role)", s_op_name(r->req->body_case),
+                who->name, hv_role_name(who->role));
+        goto out;
+    }
+    if (op->write) {
+        rc = 2;
+        goto out;
+    }
+    if (!*rtxn) {
+        int trc = brk_store_begin(self->store, NULL, false, rtxn);
+        if (trc < 0) {
+            brk_log(BRK_LOG_ERROR, "cannot begin a read transaction: %s", strerror(-trc));
+            goto out;            /* s_send_reply turns the missing reply into INTERNAL */
+        }
+    }
+    self->ctx.now = s_now();
+    int hrc = op->fn(&self->ctx, *rtxn, r);
+    if (hrc < 0)
+        brk_log(BRK_LOG_ERROR, "%s failed: %s", s_op_name(r->req->body_case), strerror(-hrc));
+out:
+    zmq_msg_close(&payload);
+    return rc;
+}
+
+/* Apply the batch's writes in one transaction; on MDB_MAP_FULL, grow the
+ * map and apply them all again (the dead transaction kept nothing). */
+static void
+s_apply_writes(brk_broker_t *self, brk_request_t **writes, size_t n)
+{
+    int rc;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        MDB_txn *txn = NULL;
+        self->ctx.n_dirty = 0;
+        self->ctx.now = s_now();
+        rc = brk_store_begin(self->store, NULL, true, &txn);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            brk_request_t *r = writes[i];
+            MDB_txn *child = NULL;
+            size_t dirty_mark = self->ctx.n_dirty;
+            if ((rc = brk_store_begin(self->store, txn, true, &child)) < 0)
+                break;
+            int hrc = s_op(r->req->body_case)->fn(&self->ctx, child, r);
+            if (hrc == 0) {
+                rc = brk_store_commit(child);
+            } else {
+                brk_store_abort(child);
+                self->ctx.n_dirty = dirty_mark;
+                if (hrc < 0 && hrc != -ENOSPC) {
+                    brk_log(BRK_LOG_ERROR, "%s failed: %s", s_op_name(r->req->body_case), strerror(-hrc));
+                    brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the broker's store failed: %s",
+                                    strerror(-hrc));
+                } else if (hrc == -ENOSPC) {
+                    rc = -ENOSPC;
+                }
+            }
+        }
+        if (rc == 0) {
+            rc = brk_store_commit(txn);
+            txn = NULL;
+        }
+        if (txn)
+            brk_store_abort(txn);
+        if (rc == -ENOSPC) {
+            int grc = brk_store_grow(self->store);
+            brk_log(BRK_LOG_INFO, "store map full; grown to %zu MiB",
+                    brk_store_map_size(self->store) >> 20);
+            if (grc == 0)
+                continue;
+            rc = grc;
+        }
+        break;
+    }
+    if (rc < 0) {
+        brk_log(BRK_LOG_ERROR, "committing %zu updates failed: %s", n, strerror(-rc));
+        for (size_t i = 0; i < n; i++)
+            brk_reply_error(writes[i], HAVEN__STATUS__STATUS_INTERNAL,
+                            "the broker could not store the update (%s); it was not applied",
+                            strerror(-rc));
+        self->ctx.n_dirty = 0;
+        return;
+    }
+    s_refresh(self);
+}
+
+static void
+s_serve_batch(brk_broker_t *self)
+{
+    brk_request_t *writes[self->cfg->batch_max];
+    size_t n = 0, n_writes = 0;
+    MDB_txn *rtxn = NULL;
+    for (; n < (size_t) self->cfg->batch_max; n++) {
+        brk_request_t *r = &self->batch[n];
+        int rc = s_receive(self, r, &rtxn);
+        if (rc <= 0) {
+            if (rc < 0)
+                brk_log(BRK_LOG_ERROR, "receive failed: %s", zmq_strerror(-rc));
+            break;
+        }
+        if (rc == 2)
+            writes[n_writes++] = r;
+    }
+    if (rtxn)
+        brk_store_abort(rtxn);   /* end reads before the write: no long readers */
+    if (n_writes)
+        s_apply_writes(self, writes, n_writes);
+    for (size_t i = 0; i < n; i++) {
+        s_send_reply(self, &self->batch[i]);
+        s_request_clear(&self->batch[i]);
+    }
+}
+
+int
+brk_broker_run(brk_broker_t *self, int stop_fd)
+{
+    int64_t next_check = s_now() + self->cfg->reader_check_s;
+    for (;;) {
+        zmq_pollitem_t items[] = {
+            { self->zap, 0, ZMQ_POLLIN, 0 },
+            { self->router, 0, ZMQ_POLLIN, 0 },
+            { NULL, stop_fd, ZMQ_POLLIN, 0 },
+        };
+        int64_t wait = (next_check - s_now()) * 1000;
+        int n = zmq_poll(items, 3, wait > 0 ? (long) wait : 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        /* Handshakes first: a client waiting on ZAP has nothing else to do. */
+        for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
+            brk_zap_handle(self->zap, self->principals);
+            int events = 0;
+            size_t sz = sizeof events;
+            zmq_getsockopt(self->zap, ZMQ_EVENTS, &events, &sz);
+            if (!(events & ZMQ_POLLIN))
+                break;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            s_serve_batch(self);
+        if (items[2].revents & ZMQ_POLLIN) {
+            brk_log(BRK_LOG_INFO, "stopping");
+            return 0;
+        }
+        if (s_now() >= next_check) {
+            int dead = brk_store_reader_check(self->store);
+            if (dead)
+                brk_log(BRK_LOG_INFO, "cleared %d stale reader slots", dead);
+            next_check = s_now() + self->cfg->reader_check_s;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static int
+s_path(char *buf, size_t len, const char *dir, const char *name)
+{
+    return snprintf(buf, len, "%s/%s", dir, name) >= (int) len ? -ENAMETOOLONG : 0;
+}
+
+int
+brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admin_name,
+                char *err, size_t errlen)
+{
+    char path[4096];
+    hv_pubkey_t admin;
+    brk_districts_t *districts = NULL;
+    brk_store_t *store = NULL;
+    MDB_txn *txn = NULL;
+    int rc;
+
+    if (!hv_valid_id(admin_name)) {
+        snprintf(err, errlen, "admin name '%s' is not valid: use 1-64 of a-z, 0-9, '-', '_', '.'", admin_name);
+        return -EINVAL;
+    }
+    if ((rc = hv_pubkey_load(admin_pub, &admin, err, errlen)) < 0)
+        return rc;
+    if ((rc = brk_districts_load(cfg->districts, &districts, err, errlen)) < 0)
+        return rc;
+    brk_districts_destroy(&districts);
+    if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot create %s: %s", cfg->data_dir, strerror(errno));
+        return rc;
+    }
+    s_path(path, sizeof path, cfg->data_dir, "broker");
+    if ((rc = hv_keys_generate(path)) < 0) {
+        snprintf(err, errlen, rc == -EEXIST ? "%s is already initialised (broker.key exists)"
+                                             : "cannot write the broker's keys in %s", cfg->data_dir);
+        return rc;
+    }
+    if ((rc = brk_store_open(cfg->data_dir, (size_t) cfg->map_size_mb << 20, &store)) < 0) {
+        snprintf(err, errlen, "cannot open the store in %s: %s", cfg->data_dir, strerror(-rc));
+        return rc;
+    }
+    uint8_t token_key[BRK_OFFER_KEY_BYTES];
+    randombytes_buf(token_key, sizeof token_key);
+    Haven__Principal p = HAVEN__PRINCIPAL__INIT;
+    p.name = (char *) admin_name;
+    p.role = HAVEN__ROLE__ROLE_ADMIN;
+    p.curve_key.len = 32;
+    p.curve_key.data = admin.curve_raw;
+    p.has_seal_key = 1;
+    p.seal_key.len = 32;
+    p.seal_key.data = admin.seal;
+    p.has_revoked = 1;
+    p.has_created_at = 1;
+    p.created_at = s_now();
+    if ((rc = brk_store_begin(store, NULL, true, &txn)) < 0
+        || (rc = brk_store_put(store, txn, BRK_DB_META, "schema", 6, "1", 1)) < 0
+        || (rc = brk_store_put(store, txn, BRK_DB_META, "token-key", 9, token_key, sizeof token_key)) < 0
+        || (rc = brk_store_put_msg(store, txn, BRK_DB_PRINCIPALS, admin.curve_raw, 32, &p.base)) < 0
+        || (rc = brk_store_put(store, txn, BRK_DB_NAMES, admin_name, strlen(admin_name), admin.curve_raw, 32)) < 0) {
+        brk_store_abort(txn);
+    } else {
+        rc = brk_store_commit(txn);
+    }
+    sodium_memzero(token_key, sizeof token_key);
+    brk_store_destroy(&store);
+    if (rc < 0)
+        snprintf(err, errlen, "cannot initialise the store in %s: %s", cfg->data_dir, strerror(-rc));
+    return rc;
+}
+
+static int
+s_load_state(brk_broker_t *self, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    const void *val;
+    size_t vlen;
+    int rc = brk_store_begin(self->store, NULL, false, &txn);
+    if (rc < 0)
+        goto fail;
+    rc = brk_store_get(self->store, txn, BRK_DB_META, "token-key", 9, &val, &vlen);
+    if (rc < 0 || vlen != BRK_OFFER_KEY_BYTES) {
+        brk_store_abort(txn);
+        snprintf(err, errlen, "%s is not an initialised Haven store; run haven-broker init",
+                 self->cfg->data_dir);
+        return -ENOENT;
+    }
+    memcpy(self->token_key, val, BRK_OFFER_KEY_BYTES);
+    if ((rc = brk_store_each(self->store, txn, BRK_DB_PRINCIPALS, NULL, 0, s_principal_record,
+                             self->principals)) < 0
+        || (rc = brk_store_each(self->store, txn, BRK_DB_PROVIDERS, NULL, 0, s_index_provider_record,
+                                self)) < 0
+        || (rc = brk_store_each(self->store, txn, BRK_DB_UNITS, NULL, 0, s_index_unit_record, self)) < 0) {
+        brk_store_abort(txn);
+        goto fail;
+    }
+    brk_store_abort(txn);
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot load the store in %s: %s", self->cfg->data_dir, strerror(-rc));
+    return rc;
+}
+
+int
+brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t errlen)
+{
+    char path[4096];
+    int rc;
+    brk_broker_t *self = calloc(1, sizeof *self);
+    if (!self || sodium_init() < 0) {
+        free(self);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    self->cfg = cfg;
+    brk_log_set_level((brk_log_level_t) cfg->log_level);
+    self->index = brk_index_new();
+    self->principals = brk_principals_new();
+    self->token_key = sodium_malloc(BRK_OFFER_KEY_BYTES);
+    self->batch = calloc((size_t) cfg->batch_max, sizeof *self->batch);
+    if (!self->index || !self->principals || !self->token_key || !self->batch) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = brk_districts_load(cfg->districts, &self->districts, err, errlen)) < 0)
+        goto fail;
+    s_path(path, sizeof path, cfg->data_dir, "broker.key");
+    if ((rc = hv_keys_load(path, &self->keys, err, errlen)) < 0) {
+        if (rc == -ENOENT)
+            snprintf(err, errlen, "%s has no broker key; run haven-broker init first", cfg->data_dir);
+        goto fail;
+    }
+    if ((rc = brk_store_open(cfg->data_dir, (size_t) cfg->map_size_mb << 20, &self->store)) < 0) {
+        snprintf(err, errlen, "cannot open the store in %s: %s", cfg->data_dir, strerror(-rc));
+        goto fail;
+    }
+    if ((rc = s_load_state(self, err, errlen)) < 0)
+        goto fail;
+    self->ctx = (brk_ctx_t) {
+        .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
+        .principals = self->principals, .token_key = self->token_key,
+    };
+
+    /* The ZAP handler is bound, and proven to answer, before the server
+     * socket exists: libzmq admits every key when no handler is bound. */
+    self->zctx = zmq_ctx_new();
+    self->zap = self->zctx ? zmq_socket(self->zctx, ZMQ_REP) : NULL;
+    if (!self->zap || zmq_bind(self->zap, BRK_ZAP_ENDPOINT) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot bind the ZAP handler: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    if ((rc = brk_zap_selftest(self->zctx, self->zap, self->principals)) < 0) {
+        snprintf(err, errlen, "the ZAP handler does not answer; refusing to serve unauthenticated");
+        goto fail;
+    }
+    self->router = zmq_socket(self->zctx, ZMQ_ROUTER);
+    int one = 1, hwm = 10000;
+    int64_t maxmsg = cfg->max_message_bytes;
+    if (!self->router || (rc = hv_curve_server(self->router, self->keys)) < 0
+        || zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0
+        || zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0
+        || zmq_setsockopt(self->router, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0
+        || zmq_setsockopt(self->router, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0) {
+        rc = rc < 0 ? rc : -errno;
+        snprintf(err, errlen, "cannot set up the server socket: %s", zmq_strerror(-rc));
+        goto fail;
+    }
+    if (zmq_bind(self->router, cfg->bind) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot bind %s: %s", cfg->bind, zmq_strerror(errno));
+        goto fail;
+    }
+    size_t len = sizeof self->endpoint, available;
+    brk_index_available(self->index, &available);
+    zmq_getsockopt(self->router, ZMQ_LAST_ENDPOINT, self->endpoint, &len);
+    brk_log(BRK_LOG_INFO, "serving on %s: %zu principals, %zu providers, %zu units (%zu available), "
+            "%zu districts", self->endpoint, brk_principals_count(self->principals),
+            brk_index_provider_count(self->index), brk_index_unit_count(self->index),
+            available,
+            brk_districts_count(self->districts));
+    *out = self;
+    return 0;
+fail:
+    brk_broker_destroy(&self);
+    return rc;
+}
+
+const char *
+brk_broker_endpoint(const brk_broker_t *self)
+{
+    return self->endpoint;
+}
+
+void
+brk_broker_destroy(brk_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    brk_broker_t *self = *self_p;
+    if (self->router)
+        zmq_close(self->router);
+    if (self->zap)
+        zmq_close(self->zap);
+    if (self->zctx)
+        zmq_ctx_term(self->zctx);
+    brk_store_destroy(&self->store);
+    brk_districts_destroy(&self->districts);
+    brk_index_destroy(&self->index);
+    brk_principals_destroy(&self->principals);
+    hv_keys_destroy(&self->keys);
+    if (self->token_key)
+        sodium_free(self->token_key);
+    free(self->ctx.dirty);
+    free(self->batch);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* The broker's configuration (INI). Every option and its default is listed
+ * in config/broker.conf.example. */
+#ifndef BRK_CONFIG_H
+#define BRK_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *bind;                  /* [broker] bind */
+    char *data_dir;              /* [broker] data_dir */
+    char *districts;             /* [broker] districts */
+    int log_level;               /* [broker] log_level */
+    int64_t max_message_bytes;   /* [limits] */
+    int64_t max_units_per_catalog;
+    int64_t max_results;
+    int64_t batch_max;           /* requests taken per poll cycle */
+    int64_t map_size_mb;         /* initial LMDB map size */
+    int64_t offer_ttl_s;         /* [timers] offer_ttl */
+    int64_t reader_check_s;      /* [timers] reader_check */
+} brk_config_t;
+
+/* Load path; relative paths inside are taken from the file's directory.
+ * Unknown sections/options and out-of-range values are refused with the
+ * line number. Returns 0 or -errno with err set. Caller owns *out. */
+int brk_config_load(const char *path, brk_config_t **out, char *err, size_t errlen);
+void brk_config_destroy(brk_config_t **self_p);
+
+#endif

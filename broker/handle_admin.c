@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* Administrator requests: providers and principals. Admins manage who may
+ * speak and for which provider; they never see sealed material. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../proto/names.h"
+#include "log.h"
+#include "request.h"
+
+int
+brk_handle_ping(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    (void) ctx;
+    (void) txn;
+    Haven__Pong pong = HAVEN__PONG__INIT;
+    pong.version = (char *) HAVEN_VERSION;
+    pong.principal = r->who.name;
+    pong.has_role = 1;
+    pong.role = r->who.role;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_PONG;
+    reply.pong = &pong;
+    return brk_reply_ok(r, &reply);
+}
+
+int
+brk_handle_provider_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__Provider *p = r->req->provider_add->provider;
+    const void *val;
+    size_t vlen;
+    if (brk_districts_find(ctx->districts, p->district) < 0)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                               "district %s is not in the broker's districts table", p->district);
+    int rc = brk_store_get(ctx->store, txn, BRK_DB_PROVIDERS, p->id, strlen(p->id), &val, &vlen);
+    if (rc == 0)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "provider %s already exists", p->id);
+    if (rc != -ENOENT)
+        return rc;
+    /* Store only what an admin may set: the service rules and versions
+     * come from the provider's own catalog. */
+    Haven__Provider rec = HAVEN__PROVIDER__INIT;
+    rec.id = p->id;
+    rec.name = p->name;
+    rec.kind = p->kind;
+    rec.district = p->district;
+    rec.phone = p->phone;
+    if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PROVIDERS, p->id, strlen(p->id), &rec.base)) < 0
+        || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, p->id, NULL, NULL)) < 0)
+        return rc;
+    brk_log(BRK_LOG_INFO, "%s added provider %s (%s, %s)", r->who.name, p->id,
+            hv_kind_name(p->kind), p->district);
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    return brk_reply_ok(r, &reply);
+}
+
+int
+brk_handle_provider_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    brk_store_list_t l;
+    int rc = brk_store_list(ctx->store, txn, BRK_DB_PROVIDERS, NULL, 0, &haven__provider__descriptor, &l);
+    if (rc == 0) {
+        Haven__Provider **items = (Haven__Provider **) l.items;
+        /* Unit counts come from the index, which holds exactly the stored units. */
+        uint32_t *counts = calloc(brk_index_provider_count(ctx->index) + 1, sizeof *counts);
+        for (size_t i = 0; counts && i < brk_index_unit_count(ctx->index); i++)
+            counts[brk_index_unit(ctx->index, (uint32_t) i)->prov]++;
+        for (size_t i = 0; i < l.n; i++) {
+            int idx = brk_index_find_provider(ctx->index, items[i]->id);
+            items[i]->has_units = 1;
+            items[i]->units = counts && idx >= 0 ? counts[idx] : 0;
+        }
+        free(counts);
+        Haven__ProviderListReply body = HAVEN__PROVIDER_LIST_REPLY__INIT;
+        body.n_providers = l.n;
+        body.providers = items;
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        reply.body_case = HAVEN__REPLY__BODY_PROVIDERS;
+        reply.providers = &body;
+        rc = brk_reply_ok(r, &reply);
+    }
+    brk_store_list_free(&l);
+    return rc;
+}
+
+int
+brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__Principal *p = r->req->principal_add->principal;
+    const void *val;
+    size_t vlen;
+    int rc = brk_store_get(ctx->store, txn, BRK_DB_NAMES, p->name, strlen(p->name), &val, &vlen);
+    if (rc == 0)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "a principal named %s already exists", p->name);
+    if (rc != -ENOENT)
+        return rc;
+    rc = brk_store_get(ctx->store, txn, BRK_DB_PRINCIPALS, p->curve_key.data, 32, &val, &vlen);
+    if (rc == 0)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                               "that public key is already registered to another principal");
+    if (rc != -ENOENT)
+        return rc;
+    if (p->role == HAVEN__ROLE__ROLE_AGENT) {
+        rc = brk_store_get(ctx->store, txn, BRK_DB_PROVIDERS, p->provider, strlen(p->provider), &val, &vlen);
+        if (rc == -ENOENT)
+            return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND,
+                                   "provider %s does not exist; add it first", p->provider);
+        if (rc < 0)
+            return rc;
+    }
+    Haven__Principal rec = *p;
+    rec.base.unknown_fields = NULL;
+    rec.base.n_unknown_fields = 0;
+    rec.has_revoked = 1;
+    rec.revoked = 0;
+    rec.has_created_at = 1;
+    rec.created_at = ctx->now;
+    if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PRINCIPALS, p->curve_key.data, 32, &rec.base)) < 0
+        || (rc = brk_store_put(ctx->store, txn, BRK_DB_NAMES, p->name, strlen(p->name),
+                               p->curve_key.data, 32)) < 0
+        || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PRINCIPAL, NULL, NULL, p->curve_key.data)) < 0)
+        return rc;
+    brk_log(BRK_LOG_INFO, "%s added principal %s (%s%s%s)", r->who.name, p->name,
+            hv_role_name(p->role), p->provider ? " of " : "", p->provider ? p->provider : "");
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    return brk_reply_ok(r, &reply);
+}
+
+int
+brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const char *name = r->req->principal_revoke->name;
+    const void *key;
+    size_t klen;
+    Haven__Principal *p = NULL;
+    int rc = brk_store_get(ctx->store, txn, BRK_DB_NAMES, name, strlen(name), &key, &klen);
+    if (rc == -ENOENT)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no principal named %s", name);
+    if (rc < 0)
+        return rc;
+    if (klen != 32 || memcmp(key, r->who.curve, 32) == 0)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                               "you cannot revoke your own key; ask another administrator");
+    uint8_t k[32];
+    memcpy(k, key, 32);          /* copy: the value dies with the transaction's next write */
+    rc = brk_store_get_msg(ctx->store, txn, BRK_DB_PRINCIPALS, k, 32, &haven__principal__descriptor,
+                           (ProtobufCMessage **) &p);
+    if (rc < 0)
+        return rc;
+    p->has_revoked = 1;
+    p->revoked = 1;
+    if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PRINCIPALS, k, 32, &p->base)) == 0
+        && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PRINCIPAL, NULL, NULL, k)) == 0) {
+        brk_log(BRK_LOG_INFO, "%s revoked principal %s", r->who.name, name);
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        rc = brk_reply_ok(r, &reply);
+    }
+    haven__principal__free_unpacked(p, NULL);
+    return rc;
+}
+
+int
+brk_handle_principal_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    brk_store_list_t l;
+    int rc = brk_store_list(ctx->store, txn, BRK_DB_PRINCIPALS, NULL, 0, &haven__principal__descriptor, &l);
+    if (rc == 0) {
+        Haven__PrincipalListReply body = HAVEN__PRINCIPAL_LIST_REPLY__INIT;
+        body.n_principals = l.n;
+        body.principals = (Haven__Principal **) l.items;
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        reply.body_case = HAVEN__REPLY__BODY_PRINCIPALS;
+        reply.principals = &body;
+        rc = brk_reply_ok(r, &reply);
+    }
+    brk_store_list_free(&l);
+    return rc;
+}

@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/* Agent requests: a provider's catalog, unit status and confirmations.
+ * An agent's key belongs to one provider; every request is checked against
+ * it. Versions make replays and reordering harmless: an update whose
+ * version is not newer than the stored one is acknowledged and ignored. */
+#include <errno.h>
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../proto/names.h"
+#include "log.h"
+#include "request.h"
+
+int
+brk_check_scope(brk_request_t *r, const char *provider)
+{
+    if (strcmp(r->who.provider, provider) == 0)
+        return 0;
+    return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
+                           "this agent key belongs to provider %s, not %s",
+                           r->who.provider, provider);
+}
+
+static int
+s_get_provider(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const char *id, Haven__Provider **out)
+{
+    int rc = brk_store_get_msg(ctx->store, txn, BRK_DB_PROVIDERS, id, strlen(id),
+                               &haven__provider__descriptor, (ProtobufCMessage **) out);
+    if (rc == -ENOENT)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "provider %s does not exist", id);
+    return rc;
+}
+
+static bool
+s_same_spec(const Haven__UnitSpec *a, const Haven__UnitSpec *b)
+{
+    size_t la = protobuf_c_message_get_packed_size(&a->base);
+    size_t lb = protobuf_c_message_get_packed_size(&b->base);
+    if (la != lb)
+        return false;
+    uint8_t *pa = malloc(la + 1), *pb = malloc(lb + 1);
+    bool same = pa && pb;
+    if (same) {
+        protobuf_c_message_pack(&a->base, pa);
+        protobuf_c_message_pack(&b->base, pb);
+        same = memcmp(pa, pb, la) == 0;
+    }
+    free(pa);
+    free(pb);
+    return same;
+}
+
+int
+brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__Publish *p = r->req->publish;
+    Haven__Provider *prov = NULL;
+    brk_store_list_t old = { 0 };
+    GHashTable *names = NULL;
+    char key[2 * HV_ID_MAX + 2];
+    int rc;
+
+    if (brk_check_scope(r, p->provider))
+        return 1;
+    if ((int64_t) p->n_units > ctx->cfg->max_units_per_catalog)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
+                               "the catalog lists %zu units; this broker accepts at most %lld per "
+                               "provider (limits.max_units_per_catalog)",
+                               p->n_units, (long long) ctx->cfg->max_units_per_catalog);
+    if ((rc = s_get_provider(ctx, txn, r, p->provider, &prov)) != 0)
+        return rc;
+    if (prov->has_catalog_version && prov->catalog_version >= p->version) {
+        haven__provider__free_unpacked(prov, NULL);
+        Haven__PublishReply body = HAVEN__PUBLISH_REPLY__INIT;
+        body.has_ignored = body.ignored = 1;
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        reply.body_case = HAVEN__REPLY__BODY_PUBLISH;
+        reply.publish = &body;
+        return brk_reply_ok(r, &reply);
+    }
+    names = g_hash_table_new(g_str_hash, g_str_equal);
+    for (size_t i = 0; i < p->n_units; i++) {
+        const Haven__UnitSpec *u = p->units[i];
+        if (!g_hash_table_add(names, u->name)) {
+            rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                                 "unit %s is listed twice in the catalog", u->name);
+            goto out;
+        }
+        if (u->district && *u->district && brk_districts_find(ctx->districts, u->district) < 0) {
+            rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                                 "unit %s: district %s is not in the broker's districts table",
+                                 u->name, u->district);
+            goto out;
+        }
+    }
+
+    uint32_t added = 0, updated = 0, withdrawn = 0;
+    size_t plen = strlen(p->provider) + 1;
+    if ((rc = brk_store_list(ctx->store, txn, BRK_DB_UNITS, p->provider, plen,
+                             &haven__unit__descriptor, &old)) < 0)
+        goto out;
+    GHashTable *existing = g_hash_table_new(g_str_hash, g_str_equal);
+    for (size_t i = 0; i < old.n; i++) {
+        Haven__Unit *u = (Haven__Unit *) old.items[i];
+        g_hash_table_insert(existing, u->spec->name, u);
+        if (!g_hash_table_contains(names, u->spec->name)) {
+            int klen = brk_unit_key(p->provider, u->spec->name, key, sizeof key);
+            if ((rc = brk_store_del(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen)) < 0
+                || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, p->provider, u->spec->name, NULL)) < 0) {
+                g_hash_table_destroy(existing);
+                goto out;
+            }
+            withdrawn++;
+        }
+    }
+    for (size_t i = 0; i < p->n_units; i++) {
+        Haven__UnitSpec *spec = p->units[i];
+        Haven__Unit *was = g_hash_table_lookup(existing, spec->name);
+        Haven__Unit rec = HAVEN__UNIT__INIT;
+        if (was) {
+            if (s_same_spec(was->spec, spec))
+                continue;
+            rec = *was;          /* keep status, version and confirmation */
+            updated++;
+        } else {
+            /* A unit nobody has confirmed is never offered. */
+            rec.status = HAVEN__UNIT_STATUS__UNIT_OCCUPIED;
+            added++;
+        }
+        rec.provider = p->provider;
+        rec.spec = spec;
+        int klen = brk_unit_key(p->provider, spec->name, key, sizeof key);
+        if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &rec.base)) < 0)
+            break;
+    }
+    g_hash_table_destroy(existing);
+    if (rc < 0)
+        goto out;
+
+    prov->service = p->service;
+    prov->has_catalog_version = 1;
+    prov->catalog_version = p->version;
+    rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PROVIDERS, p->provider, plen - 1, &prov->base);
+    prov->service = NULL;        /* owned by the request, not by prov */
+    if (rc < 0 || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, p->provider, NULL, NULL)) < 0)
+        goto out;
+    brk_log(BRK_LOG_INFO, "%s published %zu units for %s: %u added, %u updated, %u withdrawn",
+            r->who.name, p->n_units, p->provider, added, updated, withdrawn);
+    Haven__PublishReply body = HAVEN__PUBLISH_REPLY__INIT;
+    body.has_added = body.has_updated = body.has_withdrawn = 1;
+    body.added = added;
+    body.updated = updated;
+    body.withdrawn = withdrawn;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_PUBLISH;
+    reply.publish = &body;
+    rc = brk_reply_ok(r, &reply);
+out:
+    brk_store_list_free(&old);
+    if (names)
+        g_hash_table_destroy(names);
+    if (prov)
+        haven__provider__free_unpacked(prov, NULL);
+    return rc;
+}
+
+/* When staff said it: their clock, but never in the future of ours. */
+static int64_t
+s_when(const brk_ctx_t *ctx, protobuf_c_boolean has_at, int64_t at)
+{
+    return has_at && at > 0 && at < ctx->now ? at : ctx->now;
+}
+
+int
+brk_handle_unit_set(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__UnitSet *s = r->req->unit_set;
+    Haven__Unit *u = NULL;
+    char key[2 * HV_ID_MAX + 2];
+    if (brk_check_scope(r, s->provider))
+        return 1;
+    int klen = brk_unit_key(s->provider, s->unit, key, sizeof key);
+    int rc = brk_store_get_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen,
+                               &haven__unit__descriptor, (ProtobufCMessage **) &u);
+    if (rc == -ENOENT)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND,
+                               "unit %s is not in %s's published catalog; publish the catalog first",
+                               s->unit, s->provider);
+    if (rc < 0)
+        return rc;
+    Haven__UnitSetReply body = HAVEN__UNIT_SET_REPLY__INIT;
+    if (u->has_version && u->version >= s->version) {
+        body.has_ignored = body.ignored = 1;
+    } else {
+        int64_t when = s_when(ctx, s->has_at, s->at);
+        u->status = s->status;
+        u->has_available_from = 1;
+        u->available_from = s->has_available_from ? s->available_from : 0;
+        u->has_version = 1;
+        u->version = s->version;
+        /* Setting a status is looking at the unit: it confirms it. */
+        if (!u->has_confirmed_at || u->confirmed_at < when) {
+            u->has_confirmed_at = 1;
+            u->confirmed_at = when;
+        }
+        if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base)) < 0
+            || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, s->provider, s->unit, NULL)) < 0)
+            goto out;
+    }
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_UNIT_SET;
+    reply.unit_set = &body;
+    rc = brk_reply_ok(r, &reply);
+out:
+    haven__unit__free_unpacked(u, NULL);
+    return rc;
+}
+
+int
+brk_handle_confirm(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__Confirm *c = r->req->confirm;
+    brk_store_list_t units;
+    char key[2 * HV_ID_MAX + 2];
+    if (brk_check_scope(r, c->provider))
+        return 1;
+    int64_t when = s_when(ctx, c->has_at, c->at);
+    size_t plen = strlen(c->provider) + 1;
+    int rc = brk_store_list(ctx->store, txn, BRK_DB_UNITS, c->provider, plen,
+                            &haven__unit__descriptor, &units);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < units.n; i++) {
+        Haven__Unit *u = (Haven__Unit *) units.items[i];
+        if (u->has_confirmed_at && u->confirmed_at >= when)
+            continue;
+        u->has_confirmed_at = 1;
+        u->confirmed_at = when;
+        int klen = brk_unit_key(c->provider, u->spec->name, key, sizeof key);
+        if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base)) < 0)
+            goto out;
+    }
+    if ((rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, c->provider, NULL, NULL)) < 0)
+        goto out;
+    Haven__ConfirmReply body = HAVEN__CONFIRM_REPLY__INIT;
+    body.has_units = 1;
+    body.units = (uint32_t) units.n;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_CONFIRM;
+    reply.confirm = &body;
+    rc = brk_reply_ok(r, &reply);
+out:
+    brk_store_list_free(&units);
+    return rc;
+}
+
+int
+brk_handle_agent_status(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const char *id = r->req->agent_status->provider;
+    Haven__Provider *prov = NULL;
+    brk_store_list_t units = { 0 };
+    if (brk_check_scope(r, id))
+        return 1;
+    int rc = s_get_provider(ctx, txn, r, id, &prov);
+    if (rc != 0)
+        return rc;
+    if ((rc = brk_store_list(ctx->store, txn, BRK_DB_UNITS, id, strlen(id) + 1,
+                             &haven__unit__descriptor, &units)) < 0)
+        goto out;
+    int64_t every = prov->service && prov->service->has_confirm_every_s
+        ? prov->service->confirm_every_s : 86400;
+    for (size_t i = 0; i < units.n; i++) {
+        Haven__Unit *u = (Haven__Unit *) units.items[i];
+        u->has_stale = 1;
+        u->stale = !u->has_confirmed_at || u->confirmed_at + every < ctx->now;
+    }
+    Haven__AgentStatusReply body = HAVEN__AGENT_STATUS_REPLY__INIT;
+    body.provider = prov;
+    body.n_units = units.n;
+    body.units = (Haven__Unit **) units.items;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_AGENT_STATUS;
+    reply.agent_status = &body;
+    rc = brk_reply_ok(r, &reply);
+out:
+    brk_store_list_free(&units);
+    haven__provider__free_unpacked(prov, NULL);
+    return rc;
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* Placement search: the need is matched against the in-memory index; each
+ * result carries an offer token bound to the searcher. Nothing is written. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../proto/names.h"
+#include "log.h"
+#include "match.h"
+#include "offer.h"
+#include "request.h"
+
+/* Soft preference names, e.g. "language:pl", "specialist:lgbt",
+ * "district:E07000008". */
+static int
+s_pref_names(const brk_need_t *need, const brk_hit_t *h, const brk_prov_t *p,
+             const brk_unit_t *u, const brk_districts_t *d, char **out, char *buf, size_t buflen)
+{
+    int n = 0;
+    size_t used = 0;
+#define ADD(...) do { \
+        int w = snprintf(buf + used, buflen - used, __VA_ARGS__); \
+        if (w < 0 || (size_t) w >= buflen - used) return n; \
+        out[n++] = buf + used; used += (size_t) w + 1; \
+    } while (0)
+    if (h->prefs & 1)
+        ADD("specialist:%s", hv_specialist_name(p->specialist));
+    if (h->prefs & 2)
+        ADD("district:%s", brk_districts_code(d, u->district));
+    for (int i = 0; i < 24; i++)
+        if (h->prefs & (1u << (8 + i)))
+            ADD("language:%s", brk_need_language(need, i));
+#undef ADD
+    return n;
+}
+
+int
+brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    (void) txn;
+    const Haven__Search *s = r->req->search;
+    brk_need_t *need = NULL;
+    brk_result_t res = { 0 };
+    char err[256];
+    uint32_t limit = s->has_limit ? s->limit : 10;
+    if (limit > ctx->cfg->max_results)
+        limit = (uint32_t) ctx->cfg->max_results;
+
+    int rc = brk_need_compile(s->need, ctx->districts, ctx->now, &need, err, sizeof err);
+    if (rc == -ENOENT)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
+    if (rc < 0)
+        return rc;
+    if ((rc = brk_match_search(need, ctx->index, limit, &res)) < 0)
+        goto out;
+
+    Haven__Offer *offers = calloc(res.n_hits ? res.n_hits : 1, sizeof *offers);
+    Haven__Offer **offer_ptrs = calloc(res.n_hits ? res.n_hits : 1, sizeof *offer_ptrs);
+    char (*tokens)[BRK_OFFER_TOKEN_MAX] = calloc(res.n_hits ? res.n_hits : 1, sizeof *tokens);
+    char (*prefbuf)[256] = calloc(res.n_hits ? res.n_hits : 1, sizeof *prefbuf);
+    char *(*prefs)[27] = calloc(res.n_hits ? res.n_hits : 1, sizeof *prefs);
+    Haven__Relaxation relax[BRK_RULE__COUNT];
+    Haven__Relaxation *relax_ptrs[BRK_RULE__COUNT];
+    size_t n_relax = 0;
+    if (!offers || !offer_ptrs || !tokens || !prefbuf || !prefs) {
+        rc = -ENOMEM;
+        goto out_free;
+    }
+    for (uint32_t i = 0; i < res.n_hits; i++) {
+        const brk_hit_t *h = &res.hits[i];
+        const brk_unit_t *u = brk_index_unit(ctx->index, h->unit);
+        const brk_prov_t *p = brk_index_provider(ctx->index, u->prov);
+        brk_offer_t o = { 0 };
+        snprintf(o.provider, sizeof o.provider, "%s", p->id);
+        snprintf(o.unit, sizeof o.unit, "%s", u->name);
+        memcpy(o.principal, r->who.curve, 32);
+        o.expires_at = ctx->now + ctx->cfg->offer_ttl_s;
+        o.version = u->version;
+        if ((rc = brk_offer_seal(ctx->token_key, &o, tokens[i], BRK_OFFER_TOKEN_MAX)) < 0)
+            goto out_free;
+        Haven__Offer *of = &offers[i];
+        haven__offer__init(of);
+        of->offer = tokens[i];
+        of->provider_id = (char *) p->id;
+        of->provider = p->name;
+        of->kind = p->kind;
+        of->unit = (char *) u->name;
+        of->district = (char *) brk_districts_code(ctx->districts, u->district);
+        of->district_name = (char *) brk_districts_name(ctx->districts, u->district);
+        if (h->distance_km >= 0) {
+            of->has_distance_km = 1;
+            of->distance_km = (uint32_t) lround(h->distance_km);
+        }
+        of->has_confirmed_age_s = 1;
+        of->confirmed_age_s = u->confirmed_at ? ctx->now - u->confirmed_at : -1;
+        of->has_stale = 1;
+        of->stale = h->stale;
+        of->n_preferences_matched = (size_t) s_pref_names(need, h, p, u, ctx->districts,
+                                                           prefs[i], prefbuf[i], sizeof prefbuf[i]);
+        of->preferences_matched = prefs[i];
+        /* Only roles allowed to search reach here: IDVA and on-call may
+         * see the out-of-hours phone. */
+        of->phone = p->phone;
+        of->has_features = of->has_max_occupants = of->has_bedrooms = of->has_cots = 1;
+        of->features = u->features;
+        of->max_occupants = u->max_occupants;
+        of->bedrooms = u->bedrooms;
+        of->cots = u->cots;
+        of->has_pets = of->has_nrpf = 1;
+        of->pets = p->pets;
+        of->nrpf = p->nrpf;
+        if (u->available_from > ctx->now) {
+            of->has_available_from = 1;
+            of->available_from = u->available_from;
+        }
+        offer_ptrs[i] = of;
+    }
+    if (res.matching < limit)
+        for (int k = 0; k < BRK_RULE__COUNT; k++)
+            if (res.relax[k]) {
+                haven__relaxation__init(&relax[n_relax]);
+                relax[n_relax].rule = (char *) brk_rule_name((brk_rule_t) k);
+                relax[n_relax].matching = res.relax[k];
+                relax_ptrs[n_relax] = &relax[n_relax];
+                n_relax++;
+            }
+
+    Haven__SearchReply body = HAVEN__SEARCH_REPLY__INIT;
+    body.matching = res.matching;
+    body.n_offers = res.n_hits;
+    body.offers = offer_ptrs;
+    body.n_relaxations = n_relax;
+    body.relaxations = relax_ptrs;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_SEARCH;
+    reply.search = &body;
+    rc = brk_reply_ok(r, &reply);
+    /* The need's flags only, never free text: this line is safe to keep. */
+    brk_log(BRK_LOG_DEBUG, "%s searched: %u matching, %u returned", r->who.name, res.matching, res.n_hits);
+out_free:
+    free(offers);
+    free(offer_ptrs);
+    free(tokens);
+    free(prefbuf);
+    free(prefs);
+out:
+    brk_result_free(&res);
+    free(need);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Offer tokens: opaque, short-lived, bound to the principal who searched.
+ * A token is the unit's key, the searcher's key and an expiry, sealed with
+ * a secret only the broker holds (XChaCha20-Poly1305 via crypto_secretbox),
+ * so searching writes nothing and a token cannot be forged or moved to
+ * another principal. */
+#ifndef BRK_OFFER_H
+#define BRK_OFFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../proto/wire.h"
+
+#define BRK_OFFER_KEY_BYTES 32
+#define BRK_OFFER_TOKEN_MAX 256
+
+typedef struct {
+    char provider[HV_ID_MAX + 1];
+    char unit[HV_ID_MAX + 1];
+    uint8_t principal[32];
+    int64_t expires_at;
+    uint64_t version;            /* the unit's version when offered */
+} brk_offer_t;
+
+/* Seal an offer into a printable token (base64url, NUL-terminated).
+ * Returns 0 or -ENAMETOOLONG. */
+int brk_offer_seal(const uint8_t key[BRK_OFFER_KEY_BYTES], const brk_offer_t *offer,
+                   char *token, size_t len);
+
+/* Open a token. -EINVAL: not a token of this broker; -EACCES: another
+ * principal's; -ETIME: expired at now. */
+int brk_offer_open(const uint8_t key[BRK_OFFER_KEY_BYTES], const char *token,
+                   const uint8_t principal[32], int64_t now, brk_offer_t *offer_out);
+
+#endif

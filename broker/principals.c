@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* The principal cache (see principals.h). */
+#include <errno.h>
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../proto/keys.h"
+#include "principals.h"
+
+struct brk_principals {
+    GHashTable *by_z85;          /* curve_z85 (inside the value) -> brk_principal_t* */
+};
+
+brk_principals_t *
+brk_principals_new(void)
+{
+    brk_principals_t *self = calloc(1, sizeof *self);
+    if (self)
+        self->by_z85 = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, free);
+    return self;
+}
+
+void
+brk_principals_destroy(brk_principals_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    g_hash_table_destroy((*self_p)->by_z85);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int
+brk_principals_put(brk_principals_t *self, const Haven__Principal *p)
+{
+    if (p->curve_key.len != 32)
+        return -EINVAL;
+    brk_principal_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    snprintf(r->name, sizeof r->name, "%s", p->name);
+    r->role = p->role;
+    snprintf(r->provider, sizeof r->provider, "%s", p->provider ? p->provider : "");
+    r->revoked = p->has_revoked && p->revoked;
+    memcpy(r->curve, p->curve_key.data, 32);
+    hv_z85_encode32(r->curve, r->curve_z85);
+    if (p->has_seal_key && p->seal_key.len == 32)
+        memcpy(r->seal, p->seal_key.data, 32);
+    /* replace: the old value (and the key inside it) is freed */
+    g_hash_table_replace(self->by_z85, r->curve_z85, r);
+    return 0;
+}
+
+const brk_principal_t *
+brk_principals_find_z85(const brk_principals_t *self, const char *z85)
+{
+    return z85 ? g_hash_table_lookup(self->by_z85, z85) : NULL;
+}
+
+const brk_principal_t *
+brk_principals_find(const brk_principals_t *self, const uint8_t key[32])
+{
+    char z85[41];
+    hv_z85_encode32(key, z85);
+    return brk_principals_find_z85(self, z85);
+}
+
+size_t
+brk_principals_count(const brk_principals_t *self)
+{
+    return g_hash_table_size(self->by_z85);
+}

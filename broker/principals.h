@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* Who may speak to the broker: the registered principals, cached in memory
+ * from the store so that the ZAP handler and every request can check a key
+ * without a transaction. Updated after each commit that changes one. */
+#ifndef BRK_PRINCIPALS_H
+#define BRK_PRINCIPALS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "../proto/wire.h"
+
+typedef struct {
+    char name[HV_ID_MAX + 1];
+    int role;                    /* Haven__Role */
+    char provider[HV_ID_MAX + 1];
+    bool revoked;
+    uint8_t curve[32];
+    char curve_z85[41];
+    uint8_t seal[32];
+} brk_principal_t;
+
+typedef struct brk_principals brk_principals_t;
+
+brk_principals_t *brk_principals_new(void);
+void brk_principals_destroy(brk_principals_t **self_p);
+
+/* Insert or replace by curve key. Returns 0 or -errno. */
+int brk_principals_put(brk_principals_t *self, const Haven__Principal *p);
+
+/* NULL if unknown. The pointer stays valid until the next put. */
+const brk_principal_t *brk_principals_find(const brk_principals_t *self, const uint8_t key[32]);
+const brk_principal_t *brk_principals_find_z85(const brk_principals_t *self, const char *z85);
+
+size_t brk_principals_count(const brk_principals_t *self);
+
+#endif

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* One request in flight, and what its handler may touch. The handlers are
+ * split by role, as mosquitto gives each packet its handle_*.c:
+ * handle_admin.c, handle_agent.c, handle_search.c. */
+#ifndef BRK_REQUEST_H
+#define BRK_REQUEST_H
+
+#include <stdint.h>
+#include <zmq.h>
+#include "config.h"
+#include "districts.h"
+#include "index.h"
+#include "principals.h"
+#include "store.h"
+
+typedef struct {
+    zmq_msg_t routing;           /* the ROUTER's routing id for the reply */
+    brk_principal_t who;         /* a copy: the cache may change under us */
+    Haven__Request *req;
+    uint8_t *reply;              /* packed Reply, set by the handler */
+    size_t reply_len;
+    int status;                  /* the reply's status, for the log */
+} brk_request_t;
+
+/* What a committed write must refresh in the memory caches. */
+typedef enum { BRK_DIRTY_PROVIDER, BRK_DIRTY_UNIT, BRK_DIRTY_PRINCIPAL } brk_dirty_kind_t;
+typedef struct {
+    brk_dirty_kind_t kind;
+    char provider[HV_ID_MAX + 1];    /* PROVIDER (with all its units), UNIT */
+    char unit[HV_ID_MAX + 1];        /* UNIT */
+    uint8_t key[32];                 /* PRINCIPAL */
+} brk_dirty_t;
+
+typedef struct {
+    const brk_config_t *cfg;
+    brk_store_t *store;
+    brk_index_t *index;
+    const brk_districts_t *districts;
+    brk_principals_t *principals;
+    const uint8_t *token_key;
+    int64_t now;                 /* the broker's clock for this batch */
+    brk_dirty_t *dirty;
+    size_t n_dirty, cap_dirty;
+} brk_ctx_t;
+
+/* Handlers return 0 when the request succeeded (reply packed), 1 when it
+ * was refused (error reply packed: nothing it wrote may be kept), or
+ * -errno when the store failed (no reply; -ENOSPC means grow and retry). */
+typedef int (*brk_handler_t)(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+
+/* Pack reply (its id and status are set here) into r. Returns 0 or -ENOMEM. */
+int brk_reply_ok(brk_request_t *r, Haven__Reply *reply);
+/* Pack an error reply; returns 1 (the "refused" handler result). */
+int brk_reply_error(brk_request_t *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Note that a committed write must refresh a cache entry. */
+int brk_ctx_dirty(brk_ctx_t *ctx, brk_dirty_kind_t kind, const char *provider,
+                  const char *unit, const uint8_t *key);
+
+/* Read-only handlers (txn is a read transaction, or NULL for search). */
+int brk_handle_ping(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_provider_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_principal_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_agent_status(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+
+/* Writing handlers (txn is a nested write transaction of the batch). */
+int brk_handle_provider_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_unit_set(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_confirm(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+
+/* Agent requests name a provider; it must be the key's own. Returns 0, or
+ * 1 with a FORBIDDEN reply packed. */
+int brk_check_scope(brk_request_t *r, const char *provider);
+
+#endif

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* The broker's LMDB store: the only place Haven's state is kept.
+ * One writer (the broker's event loop); values are protobuf records. */
+#ifndef BRK_STORE_H
+#define BRK_STORE_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
+
+typedef struct brk_store brk_store_t;
+
+typedef enum {
+    BRK_DB_META,          /* "schema", "token-key" */
+    BRK_DB_PRINCIPALS,    /* 32-byte curve key -> Principal */
+    BRK_DB_NAMES,         /* principal name -> 32-byte curve key */
+    BRK_DB_PROVIDERS,     /* provider id -> Provider */
+    BRK_DB_UNITS,         /* provider id NUL unit name -> Unit */
+    BRK_DB__COUNT
+} brk_db_t;
+
+/* Translate an LMDB or system return code to 0 or negative errno:
+ * MDB_NOTFOUND -> -ENOENT, MDB_MAP_FULL -> -ENOSPC, ... The only place
+ * LMDB codes are interpreted. */
+int brk_lmdb_error(int rc);
+
+/* Open (creating if needed) the store in dir with an initial map size.
+ * Returns 0 or -errno. Caller owns *store_out. */
+int brk_store_open(const char *dir, size_t map_size, brk_store_t **store_out);
+void brk_store_destroy(brk_store_t **self_p);
+
+/* Transactions. parent may be NULL; a child of a write transaction is a
+ * nested write transaction, committed or aborted on its own. */
+int brk_store_begin(brk_store_t *self, MDB_txn *parent, bool write, MDB_txn **txn_out);
+int brk_store_commit(MDB_txn *txn);   /* -ENOSPC: map full, txn is gone */
+void brk_store_abort(MDB_txn *txn);
+
+/* Double the map size. Call only with no transaction open (LMDB's rule). */
+int brk_store_grow(brk_store_t *self);
+size_t brk_store_map_size(const brk_store_t *self);
+
+/* Clear reader slots left by dead processes; returns how many. */
+int brk_store_reader_check(brk_store_t *self);
+
+/* Raw access. get's value points into the map: valid until txn ends. */
+int brk_store_get(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key,
+                  size_t klen, const void **val_out, size_t *vlen_out);
+int brk_store_put(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key,
+                  size_t klen, const void *val, size_t vlen);
+int brk_store_del(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key, size_t klen);
+
+/* Protobuf records. get_msg returns -ENOENT if absent, -EBADMSG if the
+ * record does not decode; caller frees *msg_out with
+ * protobuf_c_message_free_unpacked(msg, NULL). */
+int brk_store_put_msg(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key,
+                      size_t klen, const ProtobufCMessage *msg);
+int brk_store_get_msg(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key,
+                      size_t klen, const ProtobufCMessageDescriptor *desc,
+                      ProtobufCMessage **msg_out);
+
+/* Call fn for every record whose key starts with prefix (plen 0: all), in
+ * key order. fn returns 0 to go on, 1 to stop, or -errno to fail. */
+typedef int (*brk_store_each_fn)(void *arg, const void *key, size_t klen,
+                                 const void *val, size_t vlen);
+int brk_store_each(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix,
+                   size_t plen, brk_store_each_fn fn, void *arg);
+
+/* Count records in a table. */
+int brk_store_count(brk_store_t *self, MDB_txn *txn, brk_db_t db, size_t *count_out);
+
+/* Key of a unit: provider id, NUL, unit name. Returns its length, or
+ * -ENAMETOOLONG if buf is too small. */
+int brk_unit_key(const char *provider, const char *unit, char *buf, size_t len);
+
+/* A consistent hot copy of the store into dir (compacted). */
+int brk_store_copy(brk_store_t *self, const char *dir);
+
+
+/* Decode every record under prefix into a malloc'd array of messages.
+ * Free with brk_store_list_free. Returns 0 or -errno. */
+typedef struct {
+    ProtobufCMessage **items;
+    size_t n, cap;
+    const ProtobufCMessageDescriptor *desc;
+} brk_store_list_t;
+int brk_store_list(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix,
+                   size_t plen, const ProtobufCMessageDescriptor *desc, brk_store_list_t *out);
+void brk_store_list_free(brk_store_list_t *list);
+
+#endif

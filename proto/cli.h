@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* What the Haven command-line programs share: config and key loading,
+ * one call to the broker with its outcome mapped to sysexits codes and a
+ * one-sentence message on stderr. */
+#ifndef HV_CLI_H
+#define HV_CLI_H
+
+#include <stdbool.h>
+#include <sysexits.h>
+#include "clientcfg.h"
+#include "conn.h"
+#include "haven.pb-c.h"
+
+typedef struct hv_cli hv_cli_t;
+
+/* Open a session from the config at path (NULL: $HAVEN_CONFIG).
+ * Returns EX_OK with *cli_out set, or an exit code after printing why. */
+int hv_cli_open(const char *prog, const char *path, hv_cli_t **cli_out);
+void hv_cli_destroy(hv_cli_t **self_p);
+
+const hv_clientcfg_t *hv_cli_config(const hv_cli_t *self);
+const hv_keys_t *hv_cli_keys(const hv_cli_t *self);
+
+/* Send req; on success *reply_out holds an OK reply (caller frees).
+ * Otherwise prints the error and returns the exit code:
+ * 69 unreachable, 77 refused/forbidden, 65 bad data/not found,
+ * 75 conflict/expired/limit, 70 internal. */
+int hv_cli_call(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out);
+
+/* Whether the last call reached the broker and got its answer (false:
+ * unreachable, or our key was refused at the handshake). */
+bool hv_cli_delivered(const hv_cli_t *self);
+
+/* Exit code for a reply status. */
+int hv_cli_exit_for_status(int status);
+
+/* `PROG keygen --out PATH`: shared by all three programs. */
+int hv_cli_keygen(const char *prog, int argc, char **argv);
+
+/* Print "PROG: message" to stderr. */
+void hv_cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Haven key files: a CURVE key pair (transport) and a sealing key pair
+ * (crypto_box_seal, for referral notes and addresses) in one identity. */
+#ifndef HV_KEYS_H
+#define HV_KEYS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef struct hv_keys hv_keys_t;
+
+/* A public identity: what PATH.pub holds. */
+typedef struct {
+    char curve[41];              /* Z85, 40 characters */
+    uint8_t curve_raw[32];
+    uint8_t seal[32];
+} hv_pubkey_t;
+
+/* Generate a new identity and write PATH.key (mode 0600) and PATH.pub.
+ * Refuses to overwrite an existing file (-EEXIST). Returns 0 or -errno. */
+int hv_keys_generate(const char *path);
+
+/* Load a secret key file into locked, guarded memory. Refuses a file that
+ * group or others can read (-EPERM). Returns 0 or -errno (-EINVAL: not a
+ * Haven key file); err holds one sentence. Caller owns *keys_out. */
+int hv_keys_load(const char *path, hv_keys_t **keys_out, char *err, size_t errlen);
+
+/* Load a public key file (PATH.pub). Returns 0 or -errno with err set. */
+int hv_pubkey_load(const char *path, hv_pubkey_t *out, char *err, size_t errlen);
+
+/* Wipe and free; accepts NULL. */
+void hv_keys_destroy(hv_keys_t **self_p);
+
+const char *hv_keys_curve_public(const hv_keys_t *self);  /* Z85 */
+const char *hv_keys_curve_secret(const hv_keys_t *self);  /* Z85 */
+const uint8_t *hv_keys_seal_public(const hv_keys_t *self);
+const uint8_t *hv_keys_seal_secret(const hv_keys_t *self);
+
+/* Z85 helpers for 32-byte keys. */
+int hv_z85_decode32(const char *z85, uint8_t out[32]);
+void hv_z85_encode32(const uint8_t in[32], char out[41]);
+
+#endif
