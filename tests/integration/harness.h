@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* Integration test harness: a real haven-broker in its own temporary
+ * directory on tcp://127.0.0.1:*, and the real programs run against it.
+ * The broker reports its endpoint on --ready-fd, so nothing sleeps or
+ * guesses ports. HAVEN_BROKER_WRAPPER (e.g. "valgrind -q --error-exitcode=99")
+ * runs the broker under a tool. */
+#ifndef HH_HARNESS_H
+#define HH_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct {
+    char dir[256];               /* the test's own directory */
+    char endpoint[128];
+    pid_t broker;
+    char admin_conf[320];
+    char broker_conf[320];
+} hh_t;
+
+typedef struct {
+    int code;                    /* exit code */
+    char out[65536];
+    char err[8192];
+} hh_result_t;
+
+/* Make the directory, the admin key, init the store, start the broker.
+ * extra_conf is appended to broker.conf (NULL for none). */
+void hh_start(hh_t *h, const char *extra_conf);
+/* SIGTERM the broker and assert it exits 0. */
+void hh_stop(hh_t *h);
+/* Start the broker again on the same data directory and port. */
+void hh_restart(hh_t *h);
+/* Stop if running and remove the directory. */
+void hh_cleanup(hh_t *h);
+
+/* Run a program (haven, haven-agent, haven-admin or a path) with args,
+ * NULL-terminated. Returns the result in r. */
+void hh_run(hh_t *h, hh_result_t *r, const char *prog, ...) __attribute__((sentinel));
+
+/* Make a key pair and client config for a principal and register it
+ * (provider: for agents). Writes DIR/NAME.conf into conf_out. */
+void hh_principal(hh_t *h, const char *role, const char *name, const char *provider,
+                  char *conf_out, size_t len);
+/* Same, but the key is not registered with the broker. */
+void hh_unregistered(hh_t *h, const char *name, char *conf_out, size_t len);
+
+/* Add a provider, its agent (NAME-agent) and a catalog file with the text
+ * given; the agent's config goes to conf_out. */
+void hh_provider(hh_t *h, const char *id, const char *kind, const char *district,
+                 const char *catalog, char *conf_out, size_t len);
+
+/* Write a file in the test directory; returns its path in path_out. */
+void hh_write(hh_t *h, const char *name, const char *text, char *path_out, size_t len);
+
+/* Path of a built program (haven-broker, haven, ...). */
+const char *hh_program(const char *name);
+
+/* The full UK districts table beside the project. */
+const char *hh_districts(void);
+
+#endif
