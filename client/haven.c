@@ -103,11 +103,11 @@ s_relaxation_sentence(const Haven__Relaxation *r, const Haven__Need *n, char *bu
     else if (strcmp(rule, "max_occupants") == 0)
         snprintf(buf, len, "%s if units took a household of %u", more, household);
     else if (strcmp(rule, "pets") == 0)
-        snprintf(buf, len, "%s without the pets", more);
+        snprintf(buf, len, "%s if the pets were accepted", more);
     else if (strcmp(rule, "nrpf") == 0)
-        snprintf(buf, len, "%s without no recourse to public funds", more);
+        snprintf(buf, len, "%s if no recourse to public funds (NRPF) were accepted", more);
     else if (strcmp(rule, "complex_needs") == 0)
-        snprintf(buf, len, "%s without the complex-needs support", more);
+        snprintf(buf, len, "%s if the complex needs were supported", more);
     else if (strcmp(rule, "self_contained") == 0)
         snprintf(buf, len, "%s if shared facilities were acceptable", more);
     else if (strcmp(rule, "kind") == 0)
@@ -120,8 +120,19 @@ s_relaxation_sentence(const Haven__Relaxation *r, const Haven__Need *n, char *bu
         snprintf(buf, len, "%s at services for other genders", more);
     else if (strcmp(rule, "adult_age") == 0)
         snprintf(buf, len, "%s without the age limit", more);
-    else
-        snprintf(buf, len, "%s without the %s need", more, rule);
+    else {
+        static const char *const access[][2] = {
+            { "wheelchair", "wheelchair access" }, { "step_free", "step-free access" },
+            { "ground_floor", "a ground floor" }, { "accessible_bathroom", "an accessible bathroom" },
+            { "sensory", "sensory adaptations" }, { "personal_care", "personal care" },
+            { "carer_room", "a room for a carer" },
+        };
+        const char *what = rule;
+        for (size_t i = 0; i < sizeof access / sizeof access[0]; i++)
+            if (strcmp(rule, access[i][0]) == 0)
+                what = access[i][1];
+        snprintf(buf, len, "%s if %s were not needed", more, what);
+    }
 }
 
 static void
