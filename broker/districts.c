@@ -19,6 +19,7 @@ typedef struct {
 struct brk_districts {
     s_district_t *rows;
     size_t count;
+    double **distance;           /* lazily computed rows, count x count */
 };
 
 typedef struct {
@@ -179,7 +180,10 @@ brk_districts_destroy(brk_districts_t **self_p)
     for (size_t i = 0; d->rows && i < d->count; i++) {
         free(d->rows[i].name);
         free(d->rows[i].region);
+        if (d->distance)
+            free(d->distance[i]);
     }
+    free(d->distance);
     free(d->rows);
     free(d);
     *self_p = NULL;
@@ -210,4 +214,22 @@ brk_districts_distance(const brk_districts_t *self, int a, int b)
     double h = sin(dlat / 2) * sin(dlat / 2)
              + cos(p->lat) * cos(q->lat) * sin(dlon / 2) * sin(dlon / 2);
     return 2 * 6371.0 * asin(fmin(1.0, sqrt(h)));
+}
+
+const double *
+brk_districts_row(brk_districts_t *self, int ref)
+{
+    if (ref < 0 || (size_t) ref >= self->count)
+        return NULL;
+    if (!self->distance && !(self->distance = calloc(self->count, sizeof *self->distance)))
+        return NULL;
+    if (!self->distance[ref]) {
+        double *row = malloc(self->count * sizeof *row);
+        if (!row)
+            return NULL;
+        for (size_t i = 0; i < self->count; i++)
+            row[i] = brk_districts_distance(self, ref, (int) i);
+        self->distance[ref] = row;
+    }
+    return self->distance[ref];
 }

@@ -29,4 +29,9 @@ const char *brk_districts_region(const brk_districts_t *self, int idx);
  * Earth radius 6371 km). */
 double brk_districts_distance(const brk_districts_t *self, int a, int b);
 
+/* Distances from district ref to every district, in table order: computed
+ * on first use and kept, so a search pays for no trigonometry. NULL if out
+ * of memory. Owned by the table. */
+const double *brk_districts_row(brk_districts_t *self, int ref);
+
 #endif

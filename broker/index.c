@@ -13,8 +13,11 @@ struct brk_index {
     size_t n_provs, cap_provs;
     brk_unit_t *units;
     size_t n_units, cap_units;
-    uint32_t *avail;
+    brk_avail_t *avail;
     size_t n_avail, cap_avail;
+    brk_class_t *classes;
+    size_t n_classes, cap_classes;
+    GHashTable *class_by_sig;    /* packed rules -> class + 1 */
     GHashTable *prov_by_id;      /* char* id -> index + 1 */
     GHashTable *unit_by_key;     /* "provider/unit" -> index + 1 */
 };
@@ -26,6 +29,7 @@ brk_index_new(void)
     if (!self)
         return NULL;
     self->prov_by_id = g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
+    self->class_by_sig = g_hash_table_new_full(g_int64_hash, g_int64_equal, free, NULL);
     self->unit_by_key = g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
     return self;
 }
@@ -44,6 +48,8 @@ brk_index_destroy(brk_index_t **self_p)
     free(self->units);
     free(self->avail);
     g_hash_table_destroy(self->prov_by_id);
+    g_hash_table_destroy(self->class_by_sig);
+    free(self->classes);
     g_hash_table_destroy(self->unit_by_key);
     free(self);
     *self_p = NULL;
@@ -63,6 +69,41 @@ s_grow(void **arr, size_t *cap, size_t need, size_t elem)
     *arr = p;
     *cap = ncap;
     return 0;
+}
+
+/* The class of a provider's rules, made on first sight. Classes are never
+ * removed: there are only as many as distinct rule sets ever published. */
+static int
+s_class(brk_index_t *self, const brk_prov_t *p)
+{
+    brk_class_t c = {
+        .kind = p->kind, .genders = p->genders,
+        .adult_min_age = p->adult_min_age, .adult_max_age = p->adult_max_age,
+        .max_children = p->max_children, .max_boy_age = p->max_boy_age,
+        .pets = p->pets, .complex_needs = p->complex_needs,
+        .flags = (uint8_t) ((p->trans_inclusive ? BRK_CLASS_TRANS_INCLUSIVE : 0)
+                            | (p->children ? BRK_CLASS_CHILDREN : 0) | (p->nrpf ? BRK_CLASS_NRPF : 0)),
+    };
+    gint64 sig = (gint64) ((uint64_t) c.kind | (uint64_t) c.genders << 8
+                           | (uint64_t) c.adult_min_age << 16 | (uint64_t) c.adult_max_age << 24
+                           | (uint64_t) c.max_children << 32 | (uint64_t) c.max_boy_age << 40
+                           | (uint64_t) c.pets << 48 | (uint64_t) (c.complex_needs & 0xf) << 56
+                           | (uint64_t) (c.flags & 0xf) << 60);
+    gpointer found = g_hash_table_lookup(self->class_by_sig, &sig);
+    if (found)
+        return (int) (GPOINTER_TO_SIZE(found) - 1);
+    if (self->n_classes >= UINT16_MAX)
+        return -ENOSPC;
+    gint64 *key = malloc(sizeof *key);
+    if (!key || s_grow((void **) &self->classes, &self->cap_classes, self->n_classes + 1,
+                       sizeof *self->classes) < 0) {
+        free(key);
+        return -ENOMEM;
+    }
+    *key = sig;
+    self->classes[self->n_classes] = c;
+    g_hash_table_insert(self->class_by_sig, key, GSIZE_TO_POINTER(self->n_classes + 1));
+    return (int) self->n_classes++;
 }
 
 static uint8_t
@@ -128,6 +169,10 @@ brk_index_put_provider(brk_index_t *self, const Haven__Provider *p, int district
         if (s->has_confirm_every_s && s->confirm_every_s)
             r->confirm_every_s = s->confirm_every_s;
     }
+    int cls = s_class(self, r);
+    if (cls < 0)
+        return cls;
+    r->cls = (uint16_t) cls;
     return (int) idx;
 }
 
@@ -160,21 +205,35 @@ s_avail_remove(brk_index_t *self, brk_unit_t *u)
 {
     if (u->avail_pos == UINT32_MAX)
         return;
-    uint32_t last = self->avail[--self->n_avail];
+    brk_avail_t last = self->avail[--self->n_avail];
     self->avail[u->avail_pos] = last;
-    self->units[last].avail_pos = u->avail_pos;
+    self->units[last.unit].avail_pos = u->avail_pos;
     u->avail_pos = UINT32_MAX;
 }
 
+/* Add or refresh the unit's search entry. */
 static int
-s_avail_add(brk_index_t *self, uint32_t idx)
+s_avail_put(brk_index_t *self, uint32_t idx)
 {
-    if (self->units[idx].avail_pos != UINT32_MAX)
-        return 0;
-    if (s_grow((void **) &self->avail, &self->cap_avail, self->n_avail + 1, sizeof *self->avail) < 0)
-        return -ENOMEM;
-    self->units[idx].avail_pos = (uint32_t) self->n_avail;
-    self->avail[self->n_avail++] = idx;
+    brk_unit_t *u = &self->units[idx];
+    if (u->avail_pos == UINT32_MAX) {
+        if (s_grow((void **) &self->avail, &self->cap_avail, self->n_avail + 1, sizeof *self->avail) < 0)
+            return -ENOMEM;
+        u->avail_pos = (uint32_t) self->n_avail++;
+    }
+    const brk_prov_t *p = &self->provs[u->prov];
+    self->avail[u->avail_pos] = (brk_avail_t) {
+        .unit = idx,
+        .prov = u->prov,
+        .confirmed_at = u->confirmed_at,
+        .stale_at = u->confirmed_at + (int64_t) p->confirm_every_s,
+        .available_from = u->available_from,
+        .district = u->district,
+        .cls = p->cls,
+        .features = u->features,
+        .max_occupants = u->max_occupants,
+        .specialist = p->specialist,
+    };
     return 0;
 }
 
@@ -215,7 +274,7 @@ brk_index_put_unit(brk_index_t *self, const Haven__Unit *u, int district)
     r->confirmed_at = u->has_confirmed_at ? u->confirmed_at : 0;
     r->version = u->has_version ? u->version : 0;
     if (r->status == HAVEN__UNIT_STATUS__UNIT_AVAILABLE)
-        return s_avail_add(self, (uint32_t) idx);
+        return s_avail_put(self, (uint32_t) idx);
     s_avail_remove(self, r);
     return 0;
 }
@@ -236,7 +295,7 @@ brk_index_del_unit(brk_index_t *self, const char *provider, const char *unit)
         brk_unit_t *moved = &self->units[last];
         self->units[idx] = *moved;
         if (moved->avail_pos != UINT32_MAX)
-            self->avail[moved->avail_pos] = (uint32_t) idx;
+            self->avail[moved->avail_pos].unit = (uint32_t) idx;
         s_unit_key(self->provs[moved->prov].id, moved->name, key, sizeof key);
         g_hash_table_insert(self->unit_by_key, strdup(key), GSIZE_TO_POINTER((size_t) idx + 1));
     }
@@ -248,9 +307,16 @@ size_t brk_index_unit_count(const brk_index_t *self) { return self->n_units; }
 const brk_prov_t *brk_index_provider(const brk_index_t *self, uint32_t i) { return &self->provs[i]; }
 const brk_unit_t *brk_index_unit(const brk_index_t *self, uint32_t i) { return &self->units[i]; }
 
-const uint32_t *
+const brk_avail_t *
 brk_index_available(const brk_index_t *self, size_t *count_out)
 {
     *count_out = self->n_avail;
     return self->avail;
+}
+
+const brk_class_t *
+brk_index_classes(const brk_index_t *self, size_t *count_out)
+{
+    *count_out = self->n_classes;
+    return self->classes;
 }

@@ -35,6 +35,7 @@ typedef struct {
     uint16_t languages[HV_LIST_MAX];
     uint32_t confirm_every_s;
     uint64_t catalog_version;
+    uint16_t cls;                /* its rule class */
 } brk_prov_t;
 
 typedef struct {
@@ -52,13 +53,46 @@ typedef struct {
     uint32_t avail_pos;          /* position in the available list, or UINT32_MAX */
 } brk_unit_t;
 
+/* The provider rules a search checks, shared by every provider with the
+ * same rules: a search decides them once per class, not once per unit. */
+typedef struct {
+    uint8_t kind;
+    uint8_t genders;
+    uint8_t adult_min_age, adult_max_age;
+    uint8_t max_children, max_boy_age;
+    uint8_t pets;
+    uint8_t complex_needs;
+    uint8_t flags;               /* BRK_CLASS_* */
+} brk_class_t;
+
+#define BRK_CLASS_TRANS_INCLUSIVE 1
+#define BRK_CLASS_CHILDREN 2
+#define BRK_CLASS_NRPF 4
+
+/* A unit a search may offer, with what the unit-level rules read: the
+ * search is one sequential pass over these. */
+typedef struct {
+    uint32_t unit;               /* index into the units */
+    uint32_t prov;               /* index into the providers */
+    int64_t confirmed_at;
+    int64_t stale_at;            /* confirmed_at + the provider's confirm_every */
+    int64_t available_from;
+    int16_t district;
+    uint16_t cls;                /* the provider's rule class */
+    uint8_t features;
+    uint8_t max_occupants;
+    uint8_t specialist;
+} brk_avail_t;
+
 typedef struct brk_index brk_index_t;
 
 brk_index_t *brk_index_new(void);
 void brk_index_destroy(brk_index_t **self_p);
 
 /* Insert or replace a provider (its id never changes index). district is
- * the district's index in the districts table. Returns its index or -errno. */
+ * the district's index in the districts table. Its units' search entries
+ * copy its rules: put its units again after changing it (the broker does,
+ * after every commit that touches a provider). Returns its index or -errno. */
 int brk_index_put_provider(brk_index_t *self, const Haven__Provider *p, int district);
 
 /* Insert or replace a unit of a known provider; -ENOENT if the provider is
@@ -77,7 +111,10 @@ const brk_prov_t *brk_index_provider(const brk_index_t *self, uint32_t idx);
 const brk_unit_t *brk_index_unit(const brk_index_t *self, uint32_t idx);
 
 /* Units whose status is available: the only candidates a search reads. */
-const uint32_t *brk_index_available(const brk_index_t *self, size_t *count_out);
+const brk_avail_t *brk_index_available(const brk_index_t *self, size_t *count_out);
+
+/* The rule classes, indexed by brk_avail_t.cls. */
+const brk_class_t *brk_index_classes(const brk_index_t *self, size_t *count_out);
 
 /* A language code as the index keeps it. */
 static inline uint16_t

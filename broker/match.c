@@ -13,6 +13,7 @@ struct brk_need {
     int64_t now;
     int64_t from;                /* available by then */
     uint8_t gender;
+    uint8_t own_genders;         /* the Genders value for the adult's own gender */
     bool trans;
     int age;                     /* -1: not given */
     int household;
@@ -31,12 +32,13 @@ struct brk_need {
     int n_languages;
     uint16_t languages[HV_LIST_MAX];
     char language_names[HV_LIST_MAX][3];
+    uint32_t feature_fail[256];  /* rules failed by each possible feature byte */
     size_t n_districts;
-    /* per-district tables, n_districts long: excluded/preferred flags and
-     * distance from the reference district */
+    /* per-district tables, n_districts long: excluded/preferred flags, and
+     * distances from the reference district (the districts table's row) */
     uint8_t *excluded;
     uint8_t *preferred;
-    double *distance;
+    const double *distance;
     uint8_t tables[];
 };
 
@@ -92,24 +94,24 @@ s_district(const brk_districts_t *d, const char *code, const char *what,
 }
 
 int
-brk_need_compile(const Haven__Need *n, const brk_districts_t *districts, int64_t now,
+brk_need_compile(const Haven__Need *n, brk_districts_t *districts, int64_t now,
                  brk_need_t **need_out, char *err, size_t errlen)
 {
     size_t nd = brk_districts_count(districts);
-    size_t tables = nd * (2 + sizeof(double));
-    brk_need_t *need = calloc(1, sizeof *need + tables + sizeof(double));
+    brk_need_t *need = calloc(1, sizeof *need + 2 * nd);
     int rc = 0;
     if (!need)
         return -ENOMEM;
     need->n_districts = nd;
-    /* doubles first for alignment */
-    need->distance = (double *) (void *) need->tables;
-    need->excluded = need->tables + nd * sizeof(double);
+    need->excluded = need->tables;
     need->preferred = need->excluded + nd;
 
     need->now = now;
     need->from = n->has_from && n->from > now ? n->from : now;
     need->gender = n->has_gender ? (uint8_t) n->gender : 0;
+    need->own_genders = need->gender == HAVEN__GENDER__GENDER_WOMAN ? HAVEN__GENDERS__GENDERS_WOMEN
+                      : need->gender == HAVEN__GENDER__GENDER_MAN ? HAVEN__GENDERS__GENDERS_MEN
+                      : 0xff;
     need->trans = n->has_trans && n->trans;
     need->age = n->has_age ? (int) n->age : -1;
     need->n_children = (int) n->n_children;
@@ -122,6 +124,15 @@ brk_need_compile(const Haven__Need *n, const brk_districts_t *districts, int64_t
     uint8_t access = n->has_access ? (uint8_t) n->access : 0;
     need->self_contained = access & HAVEN__FEATURE__FEATURE_SELF_CONTAINED;
     need->access = access & (uint8_t) ~HAVEN__FEATURE__FEATURE_SELF_CONTAINED;
+    for (unsigned f = 0; f < 256; f++) {
+        uint32_t fail = 0;
+        for (size_t i = 0; i < sizeof s_access / sizeof s_access[0]; i++)
+            if ((need->access & s_access[i].feature) && !(f & s_access[i].feature))
+                fail |= BIT(s_access[i].rule);
+        if (need->self_contained && !(f & HAVEN__FEATURE__FEATURE_SELF_CONTAINED))
+            fail |= BIT(BRK_RULE_SELF_CONTAINED);
+        need->feature_fail[f] = fail;
+    }
     need->nrpf = n->has_nrpf && n->nrpf;
     need->complex_needs = n->has_complex_needs ? (uint8_t) n->complex_needs : 0;
     for (size_t i = 0; i < n->n_kinds; i++)
@@ -170,9 +181,10 @@ brk_need_compile(const Haven__Need *n, const brk_districts_t *districts, int64_t
         need->preferred[d] = 1;
     }
     need->within_km = n->has_within_km ? (double) n->within_km : -1.0;
-    for (size_t i = 0; i < nd; i++)
-        need->distance[i] = need->reference >= 0
-            ? brk_districts_distance(districts, need->reference, (int) i) : -1;
+    if (need->reference >= 0 && !(need->distance = brk_districts_row(districts, need->reference))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     *need_out = need;
     return 0;
 fail:
@@ -180,86 +192,90 @@ fail:
     return rc;
 }
 
-static bool
-s_stale(const brk_need_t *need, const brk_prov_t *p, const brk_unit_t *u)
+/* The rules of a provider class (gender, age, children, boys, pets, NRPF,
+ * complex needs, kind). A search decides these once per class. */
+static uint32_t
+s_class_fail(const brk_need_t *need, const brk_class_t *c)
 {
-    return u->confirmed_at + (int64_t) p->confirm_every_s < need->now;
-}
-
-uint32_t
-brk_match_unit(const brk_need_t *need, const brk_index_t *index, const brk_unit_t *u)
-{
-    const brk_prov_t *p = brk_index_provider(index, u->prov);
     uint32_t fail = 0;
-
-    if (!need->include_stale && s_stale(need, p, u))
-        fail |= BIT(BRK_RULE_FRESH);
-    if (u->available_from > need->from)
-        fail |= BIT(BRK_RULE_FROM);
+    bool trans_inclusive = c->flags & BRK_CLASS_TRANS_INCLUSIVE;
+    bool any = c->genders == HAVEN__GENDERS__GENDERS_ANY;
 
     switch (need->gender) {
     case HAVEN__GENDER__GENDER_WOMAN:
-        if (p->genders != HAVEN__GENDERS__GENDERS_WOMEN && p->genders != HAVEN__GENDERS__GENDERS_ANY)
-            fail |= BIT(BRK_RULE_GENDER);
-        else if (need->trans && p->genders != HAVEN__GENDERS__GENDERS_ANY && !p->trans_inclusive)
-            fail |= BIT(BRK_RULE_GENDER);
-        break;
     case HAVEN__GENDER__GENDER_MAN:
-        if (p->genders != HAVEN__GENDERS__GENDERS_MEN && p->genders != HAVEN__GENDERS__GENDERS_ANY)
+        if (c->genders != need->own_genders && !any)
             fail |= BIT(BRK_RULE_GENDER);
-        else if (need->trans && p->genders != HAVEN__GENDERS__GENDERS_ANY && !p->trans_inclusive)
+        else if (need->trans && !any && !trans_inclusive)
             fail |= BIT(BRK_RULE_GENDER);
         break;
     case HAVEN__GENDER__GENDER_NONBINARY:
-        if (p->genders != HAVEN__GENDERS__GENDERS_ANY && !p->trans_inclusive)
+        if (!any && !trans_inclusive)
             fail |= BIT(BRK_RULE_GENDER);
         break;
     default:
         break;
     }
     if (need->age >= 0
-        && ((p->adult_min_age != BRK_NO_LIMIT && need->age < p->adult_min_age)
-            || (p->adult_max_age != BRK_NO_LIMIT && need->age > p->adult_max_age)))
+        && ((c->adult_min_age != BRK_NO_LIMIT && need->age < c->adult_min_age)
+            || (c->adult_max_age != BRK_NO_LIMIT && need->age > c->adult_max_age)))
         fail |= BIT(BRK_RULE_ADULT_AGE);
     if (need->n_children > 0
-        && (!p->children || (p->max_children != BRK_NO_LIMIT && need->n_children > p->max_children)))
+        && (!(c->flags & BRK_CLASS_CHILDREN)
+            || (c->max_children != BRK_NO_LIMIT && need->n_children > c->max_children)))
         fail |= BIT(BRK_RULE_CHILDREN);
-    if (need->oldest_boy >= 0 && p->max_boy_age != BRK_NO_LIMIT && need->oldest_boy > p->max_boy_age)
+    if (need->oldest_boy >= 0 && c->max_boy_age != BRK_NO_LIMIT && need->oldest_boy > c->max_boy_age)
         fail |= BIT(BRK_RULE_BOYS);
-    if (need->household > u->max_occupants)
-        fail |= BIT(BRK_RULE_HOUSEHOLD);
-    if (need->pets & ~p->pets)
+    if (need->pets & ~c->pets)
         fail |= BIT(BRK_RULE_PETS);
-    if (need->access & ~u->features) {
-        for (size_t i = 0; i < sizeof s_access / sizeof s_access[0]; i++)
-            if ((need->access & s_access[i].feature) && !(u->features & s_access[i].feature))
-                fail |= BIT(s_access[i].rule);
-    }
-    if (need->nrpf && !p->nrpf)
+    if (need->nrpf && !(c->flags & BRK_CLASS_NRPF))
         fail |= BIT(BRK_RULE_NRPF);
-    if (need->complex_needs & ~p->complex_needs)
+    if (need->complex_needs & ~c->complex_needs)
         fail |= BIT(BRK_RULE_COMPLEX);
-    if (need->self_contained && !(u->features & HAVEN__FEATURE__FEATURE_SELF_CONTAINED))
-        fail |= BIT(BRK_RULE_SELF_CONTAINED);
-    if (need->kinds && !(need->kinds & (1u << p->kind)))
+    if (need->kinds && !(need->kinds & (1u << c->kind)))
         fail |= BIT(BRK_RULE_KIND);
-    if (u->district < 0 || (size_t) u->district >= need->n_districts) {
-        fail |= BIT(BRK_RULE_EXCLUDED);  /* a unit we cannot place is never offered */
-    } else {
-        if (need->excluded[u->district])
-            fail |= BIT(BRK_RULE_EXCLUDED);
-        if (need->within_km >= 0 && need->distance[u->district] > need->within_km)
-            fail |= BIT(BRK_RULE_DISTANCE);
-    }
     return fail;
 }
 
+/* The district rules (excluded, within), decided once per district. */
+static uint32_t
+s_district_fail(const brk_need_t *need, int district)
+{
+    if (district < 0 || (size_t) district >= need->n_districts)
+        return BIT(BRK_RULE_EXCLUDED);   /* a unit we cannot place is never offered */
+    uint32_t fail = need->excluded[district] ? BIT(BRK_RULE_EXCLUDED) : 0;
+    if (need->within_km >= 0 && need->distance[district] > need->within_km)
+        fail |= BIT(BRK_RULE_DISTANCE);
+    return fail;
+}
+
+/* The unit's own rules, written without branches: a search runs this for
+ * every available unit and the outcomes are too mixed to predict. */
+#define FAIL_IF(cond, rule) (((uint32_t) !!(cond)) << (rule))
+
+static inline uint32_t
+s_unit_fail(const brk_need_t *need, const brk_avail_t *u)
+{
+    return FAIL_IF(!need->include_stale & (u->stale_at < need->now), BRK_RULE_FRESH)
+         | FAIL_IF(u->available_from > need->from, BRK_RULE_FROM)
+         | FAIL_IF(need->household > u->max_occupants, BRK_RULE_HOUSEHOLD)
+         | need->feature_fail[u->features];
+}
+
+uint32_t
+brk_match_unit(const brk_need_t *need, const brk_index_t *index, const brk_avail_t *u)
+{
+    size_t n;
+    const brk_class_t *classes = brk_index_classes(index, &n);
+    return s_class_fail(need, &classes[u->cls]) | s_district_fail(need, u->district) | s_unit_fail(need, u);
+}
+
 static void
-s_prefs(const brk_need_t *need, const brk_prov_t *p, const brk_unit_t *u, brk_hit_t *h)
+s_prefs(const brk_need_t *need, const brk_index_t *index, const brk_avail_t *u, brk_hit_t *h)
 {
     h->prefs = 0;
     h->n_prefs = 0;
-    if (need->specialist && p->specialist == need->specialist) {
+    if (need->specialist && u->specialist == need->specialist) {
         h->prefs |= 1;
         h->n_prefs++;
     }
@@ -267,6 +283,9 @@ s_prefs(const brk_need_t *need, const brk_prov_t *p, const brk_unit_t *u, brk_hi
         h->prefs |= 2;
         h->n_prefs++;
     }
+    if (!need->n_languages)
+        return;
+    const brk_prov_t *p = brk_index_provider(index, u->prov);
     for (int i = 0; i < need->n_languages && i < 24; i++)
         for (int k = 0; k < p->n_languages; k++)
             if (p->languages[k] == need->languages[i]) {
@@ -277,7 +296,8 @@ s_prefs(const brk_need_t *need, const brk_prov_t *p, const brk_unit_t *u, brk_hi
 }
 
 /* Ranking of section 5: preferences matched, distance, freshness,
- * provider id, unit name. Negative when a ranks before b. */
+ * provider id, unit name. Negative when a ranks before b. The names are
+ * read only on a full tie. */
 static int
 s_rank(const brk_index_t *index, const brk_hit_t *a, const brk_hit_t *b)
 {
@@ -285,50 +305,66 @@ s_rank(const brk_index_t *index, const brk_hit_t *a, const brk_hit_t *b)
         return a->n_prefs > b->n_prefs ? -1 : 1;
     if (a->distance_km != b->distance_km)
         return a->distance_km < b->distance_km ? -1 : 1;
-    const brk_unit_t *ua = brk_index_unit(index, a->unit), *ub = brk_index_unit(index, b->unit);
-    if (ua->confirmed_at != ub->confirmed_at)
-        return ua->confirmed_at > ub->confirmed_at ? -1 : 1;
-    int c = strcmp(brk_index_provider(index, ua->prov)->id, brk_index_provider(index, ub->prov)->id);
-    return c ? c : strcmp(ua->name, ub->name);
+    if (a->confirmed_at != b->confirmed_at)
+        return a->confirmed_at > b->confirmed_at ? -1 : 1;
+    int c = a->prov == b->prov ? 0
+          : strcmp(brk_index_provider(index, a->prov)->id, brk_index_provider(index, b->prov)->id);
+    return c ? c : strcmp(brk_index_unit(index, a->unit)->name, brk_index_unit(index, b->unit)->name);
 }
 
 int
 brk_match_search(const brk_need_t *need, const brk_index_t *index, uint32_t limit,
                  brk_result_t *out)
 {
-    size_t n;
-    const uint32_t *avail = brk_index_available(index, &n);
+    size_t n, n_classes;
+    const brk_avail_t *avail = brk_index_available(index, &n);
+    const brk_class_t *classes = brk_index_classes(index, &n_classes);
     memset(out, 0, sizeof *out);
     out->hits = calloc(limit ? limit : 1, sizeof *out->hits);
-    if (!out->hits)
+    /* Rules that depend only on the provider's class or the district are
+     * decided once here, leaving the per-unit pass a few loads and ORs. */
+    uint32_t *class_fail = malloc((n_classes + 1) * sizeof *class_fail);
+    uint32_t *district_fail = malloc((need->n_districts + 1) * sizeof *district_fail);
+    if (!out->hits || !class_fail || !district_fail) {
+        free(class_fail);
+        free(district_fail);
+        brk_result_free(out);
         return -ENOMEM;
+    }
+    for (size_t c = 0; c < n_classes; c++)
+        class_fail[c] = s_class_fail(need, &classes[c]);
+    for (size_t d = 0; d < need->n_districts; d++)
+        district_fail[d] = s_district_fail(need, (int) d);
 
     for (size_t i = 0; i < n; i++) {
-        const brk_unit_t *u = brk_index_unit(index, avail[i]);
-        uint32_t fail = brk_match_unit(need, index, u);
+        const brk_avail_t *u = &avail[i];
+        uint32_t fail = class_fail[u->cls] | s_unit_fail(need, u)
+                      | (u->district >= 0 && (size_t) u->district < need->n_districts
+                             ? district_fail[u->district] : BIT(BRK_RULE_EXCLUDED));
         if (fail) {
             if ((fail & (fail - 1)) == 0)          /* exactly one rule */
                 out->relax[__builtin_ctz(fail)]++;
             continue;
         }
         out->matching++;
-        const brk_prov_t *p = brk_index_provider(index, u->prov);
-        brk_hit_t h = { .unit = avail[i] };
-        h.stale = s_stale(need, p, u);
-        h.distance_km = u->district >= 0 ? need->distance[u->district] : -1;
-        s_prefs(need, p, u, &h);
+        brk_hit_t h = { .unit = u->unit, .prov = u->prov, .confirmed_at = u->confirmed_at };
+        h.stale = u->stale_at < need->now;
+        h.distance_km = need->distance && u->district >= 0 ? need->distance[u->district] : -1;
+        s_prefs(need, index, u, &h);
         /* Keep the best `limit` in order: insertion into a short array. */
-        uint32_t pos = out->n_hits;
-        while (pos > 0 && s_rank(index, &h, &out->hits[pos - 1]) < 0)
-            pos--;
-        if (pos >= limit)
+        if (out->n_hits == limit && s_rank(index, &h, &out->hits[limit - 1]) >= 0)
             continue;
-        uint32_t keep = out->n_hits < limit ? out->n_hits : limit - 1;
-        memmove(&out->hits[pos + 1], &out->hits[pos], (keep - pos) * sizeof h);
+        uint32_t pos = out->n_hits < limit ? out->n_hits : limit - 1;
+        while (pos > 0 && s_rank(index, &h, &out->hits[pos - 1]) < 0) {
+            out->hits[pos] = out->hits[pos - 1];
+            pos--;
+        }
         out->hits[pos] = h;
         if (out->n_hits < limit)
             out->n_hits++;
     }
+    free(class_fail);
+    free(district_fail);
     return 0;
 }
 

@@ -43,21 +43,21 @@ typedef struct brk_need brk_need_t;
 /* Compile a validated need against the districts table. Unknown district
  * codes are refused: -ENOENT with err naming the code. now is the broker's
  * clock (unix seconds). Caller owns *need_out (free()). */
-int brk_need_compile(const Haven__Need *need, const brk_districts_t *districts,
+int brk_need_compile(const Haven__Need *need, brk_districts_t *districts,
                      int64_t now, brk_need_t **need_out, char *err, size_t errlen);
 
-/* The mask of rules unit fails (bit per brk_rule_t). Units whose status
- * is not available are the caller's to skip. */
-uint32_t brk_match_unit(const brk_need_t *need, const brk_index_t *index,
-                        const brk_unit_t *unit);
+/* The mask of rules an available unit's entry fails (bit per brk_rule_t). */
+uint32_t brk_match_unit(const brk_need_t *need, const brk_index_t *index, const brk_avail_t *unit);
 
 typedef struct {
     uint32_t unit;               /* index into the index's units */
+    uint32_t prov;
     uint32_t prefs;              /* soft preferences matched: bit 0 specialist,
                                     bit 1 preferred district, bits 8.. languages */
     uint8_t n_prefs;
     bool stale;
     double distance_km;          /* < 0: no reference district */
+    int64_t confirmed_at;
 } brk_hit_t;
 
 typedef struct {

@@ -35,7 +35,7 @@ typedef struct {
     const brk_config_t *cfg;
     brk_store_t *store;
     brk_index_t *index;
-    const brk_districts_t *districts;
+    brk_districts_t *districts;      /* not const: it caches distance rows */
     brk_principals_t *principals;
     const uint8_t *token_key;
     int64_t now;                 /* the broker's clock for this batch */

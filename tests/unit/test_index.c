@@ -60,8 +60,8 @@ Test(index, units_and_the_available_list)
     cr_assert_eq(brk_index_del_unit(x, "refuge-1", "c"), 0);
     cr_assert_eq(s_available(x), 1);
     size_t n;
-    const uint32_t *av = brk_index_available(x, &n);
-    cr_assert_str_eq(brk_index_unit(x, av[0])->name, "b");
+    const brk_avail_t *av = brk_index_available(x, &n);
+    cr_assert_str_eq(brk_index_unit(x, av[0].unit)->name, "b");
     cr_assert_eq(brk_index_del_unit(x, "refuge-1", "zz"), -ENOENT);
 
     Haven__UnitSpec spec = HAVEN__UNIT_SPEC__INIT;

@@ -106,7 +106,10 @@ s_eval(world_t *w)
     const char *code = w->spec.district ? w->spec.district : "E07000008";
     cr_assert_eq(brk_index_put_unit(x, &w->unit, brk_districts_find(districts, code)), 0);
     cr_assert_eq(brk_need_compile(&w->need, districts, NOW, &need, err, sizeof err), 0, "%s", err);
-    uint32_t mask = brk_match_unit(need, x, brk_index_unit(x, 0));
+    size_t n;
+    const brk_avail_t *avail = brk_index_available(x, &n);
+    cr_assert_eq(n, 1);
+    uint32_t mask = brk_match_unit(need, x, &avail[0]);
     free(need);
     brk_index_destroy(&x);
     return mask;
