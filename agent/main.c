@@ -4,6 +4,9 @@
  * through the local outbox first (see outbox.h). */
 #include <errno.h>
 #include <getopt.h>
+#include <glib.h>
+#include <signal.h>
+#include <sodium.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,8 @@ typedef struct {
     const char *config;
     bool json;
     const char *from;
+    const char *reason;
+    const char *message;
     hv_cli_t *cli;
     agt_outbox_t *outbox;
     const char *provider;
@@ -41,6 +46,14 @@ s_usage(FILE *f)
             "                               STATUS is available, occupied or out-of-service\n"
             "  confirm                      every unit's status is still accurate\n"
             "  status                       what the broker holds, and what is still queued\n"
+            "  referrals                    pending referrals, with their notes\n"
+            "  accept HOLD                  accept: the unit's address is sealed to the IDVA\n"
+            "  decline HOLD --reason R [--message TEXT]\n"
+            "                               R: capacity, boys-age, nrpf, complex-needs, risk,\n"
+            "                               location, pets, access, other; the message is\n"
+            "                               sealed to the IDVA\n"
+            "  run                          stay connected: send queued changes and show each\n"
+            "                               new referral as it arrives (until SIGTERM)\n"
             "\n"
             "options:\n"
             "  --config FILE   client configuration (default $HAVEN_CONFIG)\n"
@@ -97,6 +110,21 @@ s_report(s_agent_t *a, const Haven__Request *req, const Haven__Reply *rep)
             printf("confirmed %u units as accurate\n", n);
         break;
     }
+    case HAVEN__REQUEST__BODY_ACCEPT:
+        json_object_set_new(j, "op", json_string("accept"));
+        json_object_set_new(j, "hold", json_string(req->accept->hold));
+        if (!a->json)
+            printf("accepted %s: the address is sealed to the IDVA; %s is now occupied\n",
+                   req->accept->hold, rep->hold ? rep->hold->unit : "the unit");
+        break;
+    case HAVEN__REQUEST__BODY_DECLINE:
+        json_object_set_new(j, "op", json_string("decline"));
+        json_object_set_new(j, "hold", json_string(req->decline->hold));
+        json_object_set_new(j, "reason", json_string(hv_decline_reason_name(req->decline->reason)));
+        if (!a->json)
+            printf("declined %s (%s): %s is available again\n", req->decline->hold,
+                   hv_decline_reason_name(req->decline->reason), rep->hold ? rep->hold->unit : "the unit");
+        break;
     default:
         break;
     }
@@ -317,6 +345,247 @@ s_status(s_agent_t *a)
     return code;
 }
 
+/* The provider's pending referrals. Caller frees *rep_out. */
+static int
+s_fetch_referrals(s_agent_t *a, Haven__Reply **rep_out)
+{
+    Haven__Referrals ref = HAVEN__REFERRALS__INIT;
+    ref.provider = (char *) a->provider;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_REFERRALS;
+    req.referrals = &ref;
+    return hv_cli_call(a->cli, &req, rep_out);
+}
+
+static const Haven__Hold *
+s_find_hold(const Haven__Reply *rep, const char *id)
+{
+    for (size_t i = 0; i < rep->holds->n_holds; i++)
+        if (strcmp(rep->holds->holds[i]->id, id) == 0)
+            return rep->holds->holds[i];
+    return NULL;
+}
+
+static void
+s_print_referral(s_agent_t *a, const Haven__Hold *h, json_t *arr)
+{
+    char need[512], until[32];
+    time_t t = (time_t) h->expires_at;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(until, sizeof until, "%Y-%m-%d %H:%M", &tm);
+    hv_need_format(h->need, need, sizeof need);
+    char *note = h->n_notes ? hv_unseal(hv_cli_keys(a->cli), h->notes[0]) : NULL;
+    if (arr) {
+        json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "hold", h->id, "unit", h->unit,
+                              "idva", h->idva, "need", need, "expires_at", (json_int_t) h->expires_at);
+        if (note)
+            json_object_set_new(j, "note", json_string(note));
+        json_array_append_new(arr, j);
+    } else {
+        printf("referral %s for %s, from %s, answer by %s\n", h->id, h->unit, h->idva ? h->idva : "?", until);
+        printf("    need: %s\n", need);
+        if (note)
+            printf("    note: %s\n", note);
+        else if (h->n_notes)
+            printf("    note: (sealed to another of your agents' keys)\n");
+        printf("    answer: haven-agent accept %s   or   haven-agent decline %s --reason ...\n", h->id, h->id);
+    }
+    if (note) {
+        sodium_memzero(note, strlen(note));
+        free(note);
+    }
+    fflush(stdout);
+}
+
+static int
+s_referrals(s_agent_t *a)
+{
+    Haven__Reply *rep = NULL;
+    int rc = s_fetch_referrals(a, &rep);
+    if (rc != EX_OK)
+        return rc;
+    json_t *arr = a->json ? json_array() : NULL;
+    if (!a->json && rep->holds->n_holds == 0)
+        printf("No pending referrals.\n");
+    for (size_t i = 0; i < rep->holds->n_holds; i++)
+        s_print_referral(a, rep->holds->holds[i], arr);
+    if (arr) {
+        json_t *doc = json_pack("{s:o}", "referrals", arr);
+        json_dumpf(doc, stdout, JSON_INDENT(1));
+        putchar('\n');
+        json_decref(doc);
+    }
+    haven__reply__free_unpacked(rep, NULL);
+    return EX_OK;
+}
+
+static int
+s_answer(s_agent_t *a, const char *id, bool accept)
+{
+    char err[512];
+    Haven__Reply *rep = NULL;
+    agt_catalog_t *cat = NULL;
+    Haven__Sealed box = HAVEN__SEALED__INIT;
+    bool sealed = false;
+    int reason = 0, rc;
+    if (!accept) {
+        reason = a->reason ? hv_decline_reason_parse(a->reason) : -1;
+        if (reason <= 0) {
+            hv_cli_error(PROG, "decline needs --reason capacity|boys-age|nrpf|complex-needs|risk|location|"
+                         "pets|access|other");
+            return EX_USAGE;
+        }
+        if (a->message && strlen(a->message) > HV_ADDRESS_MAX) {
+            hv_cli_error(PROG, "--message is longer than %d bytes", HV_ADDRESS_MAX);
+            return EX_USAGE;
+        }
+    }
+    /* Send what waits first: the answer must follow the changes before it. */
+    if ((rc = s_flush(a)) == EX_UNAVAILABLE)
+        return rc;
+    if ((rc = s_fetch_referrals(a, &rep)) != EX_OK)
+        return rc;
+    const Haven__Hold *h = s_find_hold(rep, id);
+    if (!h) {
+        hv_cli_error(PROG, "no pending referral %s for %s (see haven-agent referrals)", id, a->provider);
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_DATAERR;
+    }
+    if (h->idva_seal_key.len != 32) {
+        hv_cli_error(PROG, "referral %s has no key to seal to", id);
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_DATAERR;
+    }
+    if (accept) {
+        const hv_clientcfg_t *cfg = hv_cli_config(a->cli);
+        if (!cfg->catalog || agt_catalog_load(cfg->catalog, &cat, err, sizeof err) < 0) {
+            hv_cli_error(PROG, "%s", cfg->catalog ? err : "the configuration has no [agent] catalog");
+            haven__reply__free_unpacked(rep, NULL);
+            return EX_DATAERR;
+        }
+        const char *address = agt_catalog_address(cat, h->unit);
+        if (!address) {
+            hv_cli_error(PROG, "the catalog has no address for %s; add `address = ...` to [unit %s] "
+                         "and accept again", h->unit, h->unit);
+            agt_catalog_destroy(&cat);
+            haven__reply__free_unpacked(rep, NULL);
+            return EX_DATAERR;
+        }
+        rc = hv_seal(address, strlen(address), h->idva_seal_key.data, &box);
+        agt_catalog_destroy(&cat);       /* wipes the addresses */
+        sealed = rc == 0;
+    } else if (a->message) {
+        rc = hv_seal(a->message, strlen(a->message), h->idva_seal_key.data, &box);
+        sealed = rc == 0;
+    }
+    haven__reply__free_unpacked(rep, NULL);
+
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    Haven__Accept acc = HAVEN__ACCEPT__INIT;
+    Haven__Decline dec = HAVEN__DECLINE__INIT;
+    uint64_t version;
+    if (agt_outbox_next_version(a->outbox, &version) < 0) {
+        rc = EX_IOERR;
+        goto out;
+    }
+    if (accept) {
+        acc.provider = (char *) a->provider;
+        acc.hold = (char *) id;
+        acc.address = &box;
+        acc.version = version;
+        req.body_case = HAVEN__REQUEST__BODY_ACCEPT;
+        req.accept = &acc;
+    } else {
+        dec.provider = (char *) a->provider;
+        dec.hold = (char *) id;
+        dec.reason = reason;
+        dec.message = sealed ? &box : NULL;
+        dec.version = version;
+        req.body_case = HAVEN__REQUEST__BODY_DECLINE;
+        req.decline = &dec;
+    }
+    rc = s_queue(a, &req);
+out:
+    if (sealed) {
+        free(box.recipient.data);
+        free(box.box.data);
+    }
+    return rc;
+}
+
+static volatile sig_atomic_t s_stop;
+
+static void
+s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+/* Stay connected: send what is queued, subscribe for pushes, and show each
+ * referral once. Re-subscribes every 30 s, so a broker restart or a
+ * reconnection costs at most that long; a push arrives at once. */
+static int
+s_run(s_agent_t *a)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    time_t last_subscribe = 0;
+    fprintf(stderr, "haven-agent: running for %s; waiting for referrals (Ctrl-C to stop)\n", a->provider);
+    while (!s_stop) {
+        bool refresh = false;
+        if (time(NULL) - last_subscribe >= 30) {
+            s_flush(a);
+            Haven__Subscribe sub = HAVEN__SUBSCRIBE__INIT;
+            Haven__Request req = HAVEN__REQUEST__INIT;
+            req.body_case = HAVEN__REQUEST__BODY_SUBSCRIBE;
+            req.subscribe = &sub;
+            Haven__Reply *rep = NULL;
+            if (hv_cli_call(a->cli, &req, &rep) == EX_OK) {
+                haven__reply__free_unpacked(rep, NULL);
+                last_subscribe = time(NULL);
+                refresh = true;  /* whatever arrived while we were away */
+            } else {
+                last_subscribe = time(NULL) - 25;   /* try again in 5 s */
+            }
+        }
+        Haven__Reply *note = NULL;
+        if (!refresh && hv_conn_wait_notify(hv_cli_conn(a->cli), 1000, &note) == 0) {
+            haven__reply__free_unpacked(note, NULL);
+            refresh = true;
+        }
+        if (!refresh)
+            continue;
+        Haven__Reply *rep = NULL;
+        if (s_fetch_referrals(a, &rep) != EX_OK)
+            continue;
+        for (size_t i = 0; i < rep->holds->n_holds; i++) {
+            const Haven__Hold *h = rep->holds->holds[i];
+            if (g_hash_table_contains(seen, h->id))
+                continue;
+            g_hash_table_add(seen, g_strdup(h->id));
+            if (a->json) {
+                json_t *arr = json_array();
+                s_print_referral(a, h, arr);
+                json_dumpf(json_array_get(arr, 0), stdout, JSON_COMPACT);
+                putchar('\n');
+                fflush(stdout);
+                json_decref(arr);
+            } else {
+                s_print_referral(a, h, NULL);
+            }
+        }
+        haven__reply__free_unpacked(rep, NULL);
+    }
+    g_hash_table_destroy(seen);
+    return EX_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -324,6 +593,8 @@ main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, 'j' },
         { "from", required_argument, NULL, 'f' },
+        { "reason", required_argument, NULL, 'r' },
+        { "message", required_argument, NULL, 'm' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -332,8 +603,10 @@ main(int argc, char **argv)
     int c;
     if (argc > 1 && strcmp(argv[1], "keygen") == 0)
         return hv_cli_keygen(PROG, argc - 1, argv + 1);
-    while ((c = getopt_long(argc, argv, "c:jf:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:jf:r:m:hV", opts, NULL)) != -1) {
         switch (c) {
+        case 'r': a.reason = optarg; break;
+        case 'm': a.message = optarg; break;
         case 'c': a.config = optarg; break;
         case 'j': a.json = true; break;
         case 'f': a.from = optarg; break;
@@ -349,14 +622,26 @@ main(int argc, char **argv)
     const char *cmd = argv[optind++];
     int nargs = argc - optind;
     char **args = argv + optind;
-    int expect = strcmp(cmd, "set") == 0 ? 2 : 0;
-    if (strcmp(cmd, "publish") && strcmp(cmd, "set") && strcmp(cmd, "confirm") && strcmp(cmd, "status")) {
+    static const struct { const char *name; int args; const char *usage; } cmds[] = {
+        { "publish", 0, "publish" }, { "confirm", 0, "confirm" }, { "status", 0, "status" },
+        { "referrals", 0, "referrals" }, { "run", 0, "run" },
+        { "set", 2, "set UNIT available|occupied|out-of-service [--from YYYY-MM-DD]" },
+        { "accept", 1, "accept HOLD" }, { "decline", 1, "decline HOLD --reason R [--message TEXT]" },
+    };
+    int which = -1;
+    for (int i = 0; i < (int) (sizeof cmds / sizeof cmds[0]); i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            which = i;
+    if (which < 0) {
         hv_cli_error(PROG, "unknown command '%s' (see --help)", cmd);
         return EX_USAGE;
     }
-    if (nargs != expect) {
-        hv_cli_error(PROG, expect ? "usage: haven-agent set UNIT available|occupied|out-of-service [--from YYYY-MM-DD]"
-                                  : "%s takes no arguments", cmd);
+    if (nargs != cmds[which].args) {
+        hv_cli_error(PROG, "usage: haven-agent %s", cmds[which].usage);
+        return EX_USAGE;
+    }
+    if ((a.reason || a.message) && strcmp(cmd, "decline")) {
+        hv_cli_error(PROG, "--reason and --message go with decline");
         return EX_USAGE;
     }
     if (a.from && strcmp(cmd, "set")) {
@@ -385,9 +670,17 @@ main(int argc, char **argv)
         rc = s_set(&a, args[0], args[1]);
     else if (strcmp(cmd, "confirm") == 0)
         rc = s_confirm(&a);
+    else if (strcmp(cmd, "referrals") == 0)
+        rc = s_referrals(&a);
+    else if (strcmp(cmd, "accept") == 0)
+        rc = s_answer(&a, args[0], true);
+    else if (strcmp(cmd, "decline") == 0)
+        rc = s_answer(&a, args[0], false);
+    else if (strcmp(cmd, "run") == 0)
+        rc = s_run(&a);
     else
         rc = s_status(&a);
-    if (a.json && strcmp(cmd, "status") != 0) {
+    if (a.json && strcmp(cmd, "status") && strcmp(cmd, "referrals") && strcmp(cmd, "run")) {
         size_t queued = 0;
         agt_outbox_count(a.outbox, &queued);
         json_t *doc = json_pack("{s:O, s:I}", "results", a.out, "queued", (json_int_t) queued);

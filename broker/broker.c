@@ -9,6 +9,7 @@
  * the in-memory caches refreshed: group commit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <glib.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,7 +43,64 @@ struct brk_broker {
     char endpoint[256];
     brk_request_t *batch;        /* batch_max entries */
     brk_ctx_t ctx;
+    GHashTable *subs;            /* curve Z85 -> GBytes routing id, for pushes */
+    int64_t next_expiry;
 };
+
+/* The broker the subscribe handler records into (there is one per process). */
+static brk_broker_t *s_self;
+
+/* Remember where to push this principal's notifications: the connection
+ * it subscribed on. A new subscription replaces the old one. */
+static int
+s_handle_subscribe(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    (void) ctx;
+    (void) txn;
+    GBytes *id = g_bytes_new(zmq_msg_data(&r->routing), zmq_msg_size(&r->routing));
+    g_hash_table_replace(s_self->subs, g_strdup(r->who.curve_z85), id);
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    return brk_reply_ok(r, &reply);
+}
+
+static void
+s_push(brk_broker_t *self, const char *z85, const char *event, const char *hold)
+{
+    GBytes *id = g_hash_table_lookup(self->subs, z85);
+    if (!id)
+        return;
+    Haven__Notify n = HAVEN__NOTIFY__INIT;
+    n.event = (char *) event;
+    n.hold = (char *) hold;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.status = HAVEN__STATUS__STATUS_OK;
+    reply.body_case = HAVEN__REPLY__BODY_NOTIFY;
+    reply.notify = &n;
+    uint8_t *buf;
+    size_t len;
+    if (hv_pack(&reply.base, &buf, &len) < 0)
+        return;
+    gsize idlen;
+    const void *data = g_bytes_get_data(id, &idlen);
+    if (zmq_send(self->router, data, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+        || zmq_send(self->router, buf, len, ZMQ_DONTWAIT) < 0) {
+        /* gone: it will poll when it comes back */
+        g_hash_table_remove(self->subs, z85);
+    }
+    free(buf);
+}
+
+typedef struct {
+    brk_broker_t *self;
+    const char *hold;
+} s_push_arg_t;
+
+static void
+s_push_agent(void *arg, const brk_principal_t *p)
+{
+    s_push_arg_t *a = arg;
+    s_push(a->self, p->curve_z85, "referral", a->hold);
+}
 
 static int64_t
 s_now(void)
@@ -203,6 +261,11 @@ s_refresh(brk_broker_t *self)
                 rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider,
                                     strlen(d->provider) + 1, s_index_unit_record, self);
             break;
+        case BRK_DIRTY_REFERRAL: {
+            s_push_arg_t a = { self, d->unit };
+            brk_principals_each_agent(self->principals, d->provider, s_push_agent, &a);
+            break;
+        }
         case BRK_DIRTY_UNIT: {
             int klen = brk_unit_key(d->provider, d->unit, key, sizeof key);
             rc = brk_store_get(self->store, txn, BRK_DB_UNITS, key, (size_t) klen, &val, &vlen);
@@ -248,6 +311,15 @@ s_op(int body)
     static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT) };
     static const s_op_t agent_status = { brk_handle_agent_status, false, ROLE(AGENT) };
     static const s_op_t search = { brk_handle_search, false, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t hold_prepare = { brk_handle_hold_prepare, false, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t hold_create = { brk_handle_hold_create, true, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t hold_list = { brk_handle_hold_list, false, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t hold_cancel = { brk_handle_hold_cancel, true, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t hold_address = { brk_handle_hold_address, false, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t referrals = { brk_handle_referrals, false, ROLE(AGENT) };
+    static const s_op_t accept = { brk_handle_accept, true, ROLE(AGENT) };
+    static const s_op_t decline = { brk_handle_decline, true, ROLE(AGENT) };
+    static const s_op_t subscribe = { s_handle_subscribe, false, ANY_ROLE };
     switch (body) {
     case HAVEN__REQUEST__BODY_PING: return &ping;
     case HAVEN__REQUEST__BODY_PROVIDER_ADD: return &provider_add;
@@ -260,6 +332,15 @@ s_op(int body)
     case HAVEN__REQUEST__BODY_CONFIRM: return &confirm;
     case HAVEN__REQUEST__BODY_AGENT_STATUS: return &agent_status;
     case HAVEN__REQUEST__BODY_SEARCH: return &search;
+    case HAVEN__REQUEST__BODY_HOLD_PREPARE: return &hold_prepare;
+    case HAVEN__REQUEST__BODY_HOLD_CREATE: return &hold_create;
+    case HAVEN__REQUEST__BODY_HOLD_LIST: return &hold_list;
+    case HAVEN__REQUEST__BODY_HOLD_CANCEL: return &hold_cancel;
+    case HAVEN__REQUEST__BODY_HOLD_ADDRESS: return &hold_address;
+    case HAVEN__REQUEST__BODY_REFERRALS: return &referrals;
+    case HAVEN__REQUEST__BODY_ACCEPT: return &accept;
+    case HAVEN__REQUEST__BODY_DECLINE: return &decline;
+    case HAVEN__REQUEST__BODY_SUBSCRIBE: return &subscribe;
     default: return NULL;
     }
 }
@@ -470,17 +551,53 @@ s_serve_batch(brk_broker_t *self)
     }
 }
 
+/* Lapse holds and purge closed ones that are due, in their own commit. */
+static void
+s_expire(brk_broker_t *self)
+{
+    bool more = true;
+    for (int round = 0; more && round < 16; round++) {
+        MDB_txn *txn = NULL;
+        self->ctx.n_dirty = 0;
+        self->ctx.now = s_now();
+        int rc = brk_store_begin(self->store, NULL, true, &txn);
+        int n = rc < 0 ? rc : brk_holds_expire(&self->ctx, txn, &more);
+        if (n > 0) {
+            rc = brk_store_commit(txn);
+            txn = NULL;
+        } else if (n < 0) {
+            rc = n;
+        }
+        if (txn)
+            brk_store_abort(txn);
+        if (rc == -ENOSPC && brk_store_grow(self->store) == 0)
+            continue;
+        if (rc < 0) {
+            brk_log(BRK_LOG_ERROR, "expiring holds failed: %s", strerror(-rc));
+            self->ctx.n_dirty = 0;
+            return;
+        }
+        s_refresh(self);
+        if (n == 0)
+            break;
+    }
+}
+
 int
 brk_broker_run(brk_broker_t *self, int stop_fd)
 {
     int64_t next_check = s_now() + self->cfg->reader_check_s;
+    s_expire(self);              /* deadlines that passed while we were down */
     for (;;) {
         zmq_pollitem_t items[] = {
             { self->zap, 0, ZMQ_POLLIN, 0 },
             { self->router, 0, ZMQ_POLLIN, 0 },
             { NULL, stop_fd, ZMQ_POLLIN, 0 },
         };
+        /* Wake at least every second: hold deadlines are in whole seconds. */
         int64_t wait = (next_check - s_now()) * 1000;
+        if (wait > 1000)
+            wait = 1000;
         int n = zmq_poll(items, 3, wait > 0 ? (long) wait : 0);
         if (n < 0) {
             if (errno == EINTR)
@@ -501,6 +618,10 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
         if (items[2].revents & ZMQ_POLLIN) {
             brk_log(BRK_LOG_INFO, "stopping");
             return 0;
+        }
+        if (s_now() >= self->next_expiry) {
+            s_expire(self);
+            self->next_expiry = s_now() + 1;
         }
         if (s_now() >= next_check) {
             int dead = brk_store_reader_check(self->store);
@@ -627,6 +748,8 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
         return -ENOMEM;
     }
     self->cfg = cfg;
+    s_self = self;
+    self->subs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
     brk_log_set_level((brk_log_level_t) cfg->log_level);
     self->index = brk_index_new();
     self->principals = brk_principals_new();
@@ -728,6 +851,10 @@ brk_broker_destroy(brk_broker_t **self_p)
         sodium_free(self->token_key);
     free(self->ctx.dirty);
     free(self->batch);
+    if (self->subs)
+        g_hash_table_destroy(self->subs);
+    if (s_self == self)
+        s_self = NULL;
     free(self);
     *self_p = NULL;
 }

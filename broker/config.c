@@ -39,7 +39,10 @@ static const s_option_t s_options[] = {
     OPT("limits", max_results, max_results, 1, 1000, 0),
     OPT("limits", batch_max, batch_max, 1, 10000, 0),
     OPT("limits", map_size_mb, map_size_mb, 1, 1 << 20, 0),
-    OPT("timers", offer_ttl, offer_ttl_s, 10, 86400, 1),
+    OPT("limits", max_holds_per_principal, max_holds, 1, 1000, 0),
+    OPT("timers", offer_ttl, offer_ttl_s, 1, 86400, 1),
+    OPT("timers", hold_ttl, hold_ttl_s, 1, 7 * 86400, 1),
+    OPT("timers", address_retention, address_retention_s, 1, 90 * 86400, 1),
     OPT("timers", reader_check, reader_check_s, 1, 86400, 1),
 };
 
@@ -109,6 +112,9 @@ brk_config_load(const char *path, brk_config_t **out, char *err, size_t errlen)
     c->batch_max = 256;
     c->map_size_mb = 64;
     c->offer_ttl_s = 15 * 60;
+    c->max_holds = 5;
+    c->hold_ttl_s = 2 * 3600;
+    c->address_retention_s = 7 * 86400;
     c->reader_check_s = 60;
     s_parse_t p = { c, path, 0, err, errlen, 0 };
     int rc = hv_ini_parse(path, s_handler, &p, &p.lineno);

@@ -17,7 +17,10 @@ typedef struct {
     int64_t max_results;
     int64_t batch_max;           /* requests taken per poll cycle */
     int64_t map_size_mb;         /* initial LMDB map size */
+    int64_t max_holds;           /* [limits] max_holds_per_principal */
     int64_t offer_ttl_s;         /* [timers] offer_ttl */
+    int64_t hold_ttl_s;          /* [timers] hold_ttl */
+    int64_t address_retention_s; /* [timers] address_retention */
     int64_t reader_check_s;      /* [timers] reader_check */
 } brk_config_t;
 

@@ -104,6 +104,13 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         Haven__Unit *u = (Haven__Unit *) old.items[i];
         g_hash_table_insert(existing, u->spec->name, u);
         if (!g_hash_table_contains(names, u->spec->name)) {
+            if (u->status == HAVEN__UNIT_STATUS__UNIT_HELD) {
+                g_hash_table_destroy(existing);
+                rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                                     "unit %s is held for a referral; accept or decline it before "
+                                     "withdrawing it from the catalog", u->spec->name);
+                goto out;
+            }
             int klen = brk_unit_key(p->provider, u->spec->name, key, sizeof key);
             if ((rc = brk_store_del(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen)) < 0
                 || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, p->provider, u->spec->name, NULL)) < 0) {
@@ -189,6 +196,12 @@ brk_handle_unit_set(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if (rc < 0)
         return rc;
     Haven__UnitSetReply body = HAVEN__UNIT_SET_REPLY__INIT;
+    if (u->status == HAVEN__UNIT_STATUS__UNIT_HELD && !(u->has_version && u->version >= s->version)) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                             "unit %s is held for a referral; accept or decline it first "
+                             "(haven-agent referrals)", s->unit);
+        goto out;
+    }
     if (u->has_version && u->version >= s->version) {
         body.has_ignored = body.ignored = 1;
     } else {

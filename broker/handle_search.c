@@ -36,6 +36,41 @@ s_pref_names(const brk_need_t *need, const brk_hit_t *h, const brk_prov_t *p,
     return n;
 }
 
+/* The need as a hold keeps it: the household and its needs, never where
+ * the survivor comes from or must not go (that would say where the
+ * perpetrator is). Returns the packed length, 0 if it does not fit. */
+static uint8_t
+s_need_summary(const Haven__Need *n, uint8_t *buf)
+{
+    Haven__Need s = HAVEN__NEED__INIT;
+    s.has_gender = n->has_gender;
+    s.gender = n->gender;
+    s.has_trans = n->has_trans;
+    s.trans = n->trans;
+    s.has_age = n->has_age;
+    s.age = n->age;
+    s.has_adults = n->has_adults;
+    s.adults = n->adults;
+    s.n_children = n->n_children;
+    s.children = n->children;
+    s.has_pets = n->has_pets;
+    s.pets = n->pets;
+    s.has_access = n->has_access;
+    s.access = n->access;
+    s.has_nrpf = n->has_nrpf;
+    s.nrpf = n->nrpf;
+    s.has_complex_needs = n->has_complex_needs;
+    s.complex_needs = n->complex_needs;
+    s.n_languages = n->n_languages;
+    s.languages = n->languages;
+    if (protobuf_c_message_get_packed_size(&s.base) > BRK_OFFER_NEED_MAX) {
+        s.n_languages = 0;       /* the household matters more than the languages */
+        if (protobuf_c_message_get_packed_size(&s.base) > BRK_OFFER_NEED_MAX)
+            return 0;
+    }
+    return (uint8_t) protobuf_c_message_pack(&s.base, buf);
+}
+
 int
 brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
@@ -56,6 +91,8 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if ((rc = brk_match_search(need, ctx->index, limit, &res)) < 0)
         goto out;
 
+    uint8_t summary[BRK_OFFER_NEED_MAX];
+    uint8_t summary_len = s_need_summary(s->need, summary);
     Haven__Offer *offers = calloc(res.n_hits ? res.n_hits : 1, sizeof *offers);
     Haven__Offer **offer_ptrs = calloc(res.n_hits ? res.n_hits : 1, sizeof *offer_ptrs);
     char (*tokens)[BRK_OFFER_TOKEN_MAX] = calloc(res.n_hits ? res.n_hits : 1, sizeof *tokens);
@@ -78,6 +115,8 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         memcpy(o.principal, r->who.curve, 32);
         o.expires_at = ctx->now + ctx->cfg->offer_ttl_s;
         o.version = u->version;
+        o.need_len = summary_len;
+        memcpy(o.need, summary, summary_len);
         if ((rc = brk_offer_seal(ctx->token_key, &o, tokens[i], BRK_OFFER_TOKEN_MAX)) < 0)
             goto out_free;
         Haven__Offer *of = &offers[i];

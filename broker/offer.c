@@ -5,8 +5,9 @@
 #include <string.h>
 #include "offer.h"
 
-/* plaintext: expires_at(8) version(8) principal(32) plen(1) provider ulen(1) unit */
-#define PLAIN_MAX (8 + 8 + 32 + 1 + HV_ID_MAX + 1 + HV_ID_MAX)
+/* plaintext: expires_at(8) version(8) principal(32) plen(1) provider ulen(1) unit
+ * nlen(1) need */
+#define PLAIN_MAX (8 + 8 + 32 + 1 + HV_ID_MAX + 1 + HV_ID_MAX + 1 + BRK_OFFER_NEED_MAX)
 #define BOX_MAX (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + PLAIN_MAX)
 
 int
@@ -24,6 +25,10 @@ brk_offer_seal(const uint8_t key[BRK_OFFER_KEY_BYTES], const brk_offer_t *o,
     memcpy(plain + n, o->provider, pl), n += pl;
     plain[n++] = (uint8_t) ul;
     memcpy(plain + n, o->unit, ul), n += ul;
+    if (o->need_len > BRK_OFFER_NEED_MAX)
+        return -ENAMETOOLONG;
+    plain[n++] = o->need_len;
+    memcpy(plain + n, o->need, o->need_len), n += o->need_len;
 
     randombytes_buf(box, crypto_secretbox_NONCEBYTES);
     crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, plain, n, box, key);
@@ -43,7 +48,7 @@ brk_offer_open(const uint8_t key[BRK_OFFER_KEY_BYTES], const char *token,
     brk_offer_t o;
     if (sodium_base642bin(box, sizeof box, token, strlen(token), NULL, &blen, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0
-        || blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + 8 + 8 + 32 + 2)
+        || blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + 8 + 8 + 32 + 3)
         return -EINVAL;
     size_t plen = blen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
     if (crypto_secretbox_open_easy(plain, box + crypto_secretbox_NONCEBYTES,
@@ -58,9 +63,14 @@ brk_offer_open(const uint8_t key[BRK_OFFER_KEY_BYTES], const char *token,
         return -EINVAL;
     memcpy(o.provider, plain + n, pl), n += pl;
     size_t ul = plain[n++];
-    if (ul > HV_ID_MAX || n + ul != plen)
+    if (ul > HV_ID_MAX || n + ul + 1 > plen)
         return -EINVAL;
-    memcpy(o.unit, plain + n, ul);
+    memcpy(o.unit, plain + n, ul), n += ul;
+    size_t nl = plain[n++];
+    if (nl > BRK_OFFER_NEED_MAX || n + nl != plen)
+        return -EINVAL;
+    o.need_len = (uint8_t) nl;
+    memcpy(o.need, plain + n, nl);
     if (sodium_memcmp(o.principal, principal, 32) != 0)
         return -EACCES;
     if (o.expires_at <= now)

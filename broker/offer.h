@@ -12,7 +12,8 @@
 #include "../proto/wire.h"
 
 #define BRK_OFFER_KEY_BYTES 32
-#define BRK_OFFER_TOKEN_MAX 256
+#define BRK_OFFER_TOKEN_MAX (HV_TOKEN_MAX + 1)
+#define BRK_OFFER_NEED_MAX 200   /* the packed need summary a hold keeps */
 
 typedef struct {
     char provider[HV_ID_MAX + 1];
@@ -20,6 +21,8 @@ typedef struct {
     uint8_t principal[32];
     int64_t expires_at;
     uint64_t version;            /* the unit's version when offered */
+    uint8_t need_len;            /* packed Need: household and needs, never places */
+    uint8_t need[BRK_OFFER_NEED_MAX];
 } brk_offer_t;
 
 /* Seal an offer into a printable token (base64url, NUL-terminated).

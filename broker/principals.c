@@ -71,3 +71,40 @@ brk_principals_count(const brk_principals_t *self)
 {
     return g_hash_table_size(self->by_z85);
 }
+
+void
+brk_principals_each_agent(const brk_principals_t *self, const char *provider,
+                          void (*fn)(void *arg, const brk_principal_t *p), void *arg)
+{
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init(&it, self->by_z85);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        const brk_principal_t *p = value;
+        if (p->role == HAVEN__ROLE__ROLE_AGENT && !p->revoked && strcmp(p->provider, provider) == 0)
+            fn(arg, p);
+    }
+}
+
+typedef struct {
+    uint8_t (*keys)[32];
+    size_t n, max;
+} s_keys_t;
+
+static void
+s_collect_key(void *arg, const brk_principal_t *p)
+{
+    static const uint8_t zero[32];
+    s_keys_t *k = arg;
+    if (k->n < k->max && memcmp(p->seal, zero, 32) != 0)
+        memcpy(k->keys[k->n++], p->seal, 32);
+}
+
+size_t
+brk_principals_agent_keys(const brk_principals_t *self, const char *provider,
+                          uint8_t (*keys_out)[32], size_t max)
+{
+    s_keys_t k = { keys_out, 0, max };
+    brk_principals_each_agent(self, provider, s_collect_key, &k);
+    return k.n;
+}

@@ -33,4 +33,14 @@ const brk_principal_t *brk_principals_find_z85(const brk_principals_t *self, con
 
 size_t brk_principals_count(const brk_principals_t *self);
 
+/* The sealing keys of a provider's unrevoked agents, at most max. Returns
+ * how many were written to keys_out. */
+size_t brk_principals_agent_keys(const brk_principals_t *self, const char *provider,
+                                 uint8_t (*keys_out)[32], size_t max);
+
+/* The unrevoked agents of a provider, by curve key (Z85), for pushing
+ * notifications. Calls fn for each. */
+void brk_principals_each_agent(const brk_principals_t *self, const char *provider,
+                               void (*fn)(void *arg, const brk_principal_t *p), void *arg);
+
 #endif

@@ -23,7 +23,10 @@ typedef struct {
 } brk_request_t;
 
 /* What a committed write must refresh in the memory caches. */
-typedef enum { BRK_DIRTY_PROVIDER, BRK_DIRTY_UNIT, BRK_DIRTY_PRINCIPAL } brk_dirty_kind_t;
+typedef enum {
+    BRK_DIRTY_PROVIDER, BRK_DIRTY_UNIT, BRK_DIRTY_PRINCIPAL,
+    BRK_DIRTY_REFERRAL,          /* tell the provider's subscribed agents (unit = hold id) */
+} brk_dirty_kind_t;
 typedef struct {
     brk_dirty_kind_t kind;
     char provider[HV_ID_MAX + 1];    /* PROVIDER (with all its units), UNIT */
@@ -72,6 +75,21 @@ int brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_unit_set(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_confirm(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+
+/* Referrals (handle_hold.c). */
+int brk_handle_hold_prepare(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_hold_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_hold_address(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_hold_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+
+/* Lapse pending holds and purge closed ones whose deadline is at or before
+ * ctx->now, inside txn. Sets *more if it stopped at its batch size.
+ * Returns how many it handled, or -errno. */
+int brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more);
 
 /* Agent requests name a provider; it must be the key's own. Returns 0, or
  * 1 with a FORBIDDEN reply packed. */

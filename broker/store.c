@@ -13,7 +13,7 @@ struct brk_store {
 };
 
 static const char *const s_db_names[BRK_DB__COUNT] = {
-    "meta", "principals", "names", "providers", "units",
+    "meta", "principals", "names", "providers", "units", "holds", "deadlines",
 };
 
 int

@@ -17,6 +17,8 @@ typedef enum {
     BRK_DB_NAMES,         /* principal name -> 32-byte curve key */
     BRK_DB_PROVIDERS,     /* provider id -> Provider */
     BRK_DB_UNITS,         /* provider id NUL unit name -> Unit */
+    BRK_DB_HOLDS,         /* hold id -> Hold */
+    BRK_DB_DEADLINES,     /* be64 time, kind, hold id -> "" : the timers' queue */
     BRK_DB__COUNT
 } brk_db_t;
 

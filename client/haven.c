@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <sysexits.h>
+#include <time.h>
 #include "../proto/cli.h"
 #include "../proto/names.h"
 #include "../proto/wire.h"
@@ -23,6 +25,13 @@ s_usage(FILE *f)
             "commands:\n"
             "  keygen --out PATH       make your key pair (PATH.key, PATH.pub)\n"
             "  search [need options]   find units that fit the household, best first\n"
+            "  hold OFFER [--note-file FILE]\n"
+            "                          hold an offered unit for a referral; the note (the\n"
+            "                          survivor's situation, how to make contact) is sealed\n"
+            "                          to the provider: the broker cannot read it\n"
+            "  holds                   your holds and what the providers answered\n"
+            "  cancel HOLD             give a held unit back\n"
+            "  address HOLD            the address, once the provider has accepted\n"
             "\n"
             "%s"
             "\n"
@@ -207,10 +216,227 @@ s_search(hv_cli_t *cli, hv_need_t *need, bool json)
     return EX_OK;
 }
 
+static void
+s_iso8601(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t) t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int
+s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
+{
+    char err[512];
+    char *note = NULL;
+    size_t note_len = 0;
+    int rc;
+    if (!hv_valid_token(offer)) {
+        hv_cli_error(PROG, "'%.40s' is not an offer token: copy it whole from a search", offer);
+        return EX_USAGE;
+    }
+    if (note_file && !(note = hv_read_file(note_file, HV_NOTE_MAX, &note_len, err, sizeof err))) {
+        hv_cli_error(PROG, "%s", err);
+        return EX_NOINPUT;
+    }
+    /* Ask whom to seal the note to: the provider's agents. */
+    Haven__HoldPrepare prep = HAVEN__HOLD_PREPARE__INIT;
+    prep.offer = (char *) offer;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_HOLD_PREPARE;
+    req.hold_prepare = &prep;
+    Haven__Reply *rep = NULL;
+    if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK) {
+        free(note);
+        return rc;
+    }
+    Haven__Sealed boxes[HV_RECIPIENTS_MAX], *box_ptrs[HV_RECIPIENTS_MAX];
+    size_t n_boxes = 0;
+    const Haven__HoldPrepareReply *p = rep->hold_prepare;
+    if (note && note_len) {
+        if (p->n_recipients == 0) {
+            hv_cli_error(PROG, "%s has no agent key to seal the note to; hold without a note and phone them",
+                         p->provider);
+            haven__reply__free_unpacked(rep, NULL);
+            free(note);
+            return EX_UNAVAILABLE;
+        }
+        for (size_t i = 0; i < p->n_recipients && i < HV_RECIPIENTS_MAX; i++) {
+            if (hv_seal(note, note_len, p->recipients[i].data, &boxes[n_boxes]) < 0)
+                break;
+            box_ptrs[n_boxes] = &boxes[n_boxes];
+            n_boxes++;
+        }
+    }
+    if (note) {
+        sodium_memzero(note, note_len);
+        free(note);
+    }
+    haven__reply__free_unpacked(rep, NULL);
+
+    Haven__HoldCreate create = HAVEN__HOLD_CREATE__INIT;
+    create.offer = (char *) offer;
+    create.n_notes = n_boxes;
+    create.notes = box_ptrs;
+    req.body_case = HAVEN__REQUEST__BODY_HOLD_CREATE;
+    req.hold_create = &create;
+    rc = hv_cli_call(cli, &req, &rep);
+    for (size_t i = 0; i < n_boxes; i++) {
+        free(boxes[i].recipient.data);
+        free(boxes[i].box.data);
+    }
+    if (rc != EX_OK)
+        return rc;
+    const Haven__Hold *h = rep->hold;
+    char when[32];
+    s_iso8601(h->expires_at, when, sizeof when);
+    if (json) {
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "hold", h->id, "expires_at", when,
+                                "provider_id", h->provider, "unit", h->unit);
+        json_dumpf(doc, stdout, JSON_INDENT(1));
+        putchar('\n');
+        json_decref(doc);
+    } else {
+        printf("%s\n", h->id);
+        fprintf(stderr, "held %s at %s until %s; the provider has been told%s\n", h->unit,
+                h->provider_name ? h->provider_name : h->provider, when,
+                n_boxes ? " and can read your note" : "");
+    }
+    haven__reply__free_unpacked(rep, NULL);
+    return EX_OK;
+}
+
+static int
+s_holds(hv_cli_t *cli, bool json)
+{
+    Haven__HoldList list = HAVEN__HOLD_LIST__INIT;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_HOLD_LIST;
+    req.hold_list = &list;
+    Haven__Reply *rep = NULL;
+    int rc = hv_cli_call(cli, &req, &rep);
+    if (rc != EX_OK)
+        return rc;
+    const Haven__HoldListReply *l = rep->holds;
+    json_t *arr = json_array();
+    if (!json && l->n_holds == 0)
+        printf("You have no holds.\n");
+    for (size_t i = 0; i < l->n_holds; i++) {
+        const Haven__Hold *h = l->holds[i];
+        char created[32], expires[32], need[512];
+        s_iso8601(h->created_at, created, sizeof created);
+        s_iso8601(h->expires_at, expires, sizeof expires);
+        hv_need_format(h->need, need, sizeof need);
+        char *message = hv_unseal(hv_cli_keys(cli), h->message);
+        if (json) {
+            json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:s}", "hold", h->id,
+                                  "provider_id", h->provider, "provider", h->provider_name, "unit", h->unit,
+                                  "state", hv_hold_state_name(h->state), "created_at", created, "need", need);
+            if (h->state == HAVEN__HOLD_STATE__HOLD_PENDING)
+                json_object_set_new(j, "expires_at", json_string(expires));
+            if (h->has_reason)
+                json_object_set_new(j, "reason", json_string(hv_decline_reason_name(h->reason)));
+            if (message)
+                json_object_set_new(j, "message", json_string(message));
+            if (h->phone)
+                json_object_set_new(j, "phone", json_string(h->phone));
+            json_array_append_new(arr, j);
+        } else {
+            printf("%s  %-9s %s, %s", h->id, hv_hold_state_name(h->state),
+                   h->provider_name ? h->provider_name : h->provider, h->unit);
+            if (h->state == HAVEN__HOLD_STATE__HOLD_PENDING)
+                printf("  (held until %s)", expires);
+            if (h->state == HAVEN__HOLD_STATE__HOLD_ACCEPTED)
+                printf("  -> haven address %s", h->id);
+            if (h->has_reason)
+                printf("  reason: %s", hv_decline_reason_name(h->reason));
+            printf("\n");
+            if (message)
+                printf("    provider says: %s\n", message);
+        }
+        free(message);
+    }
+    if (json) {
+        json_t *doc = json_pack("{s:o}", "holds", arr);
+        json_dumpf(doc, stdout, JSON_INDENT(1));
+        putchar('\n');
+        json_decref(doc);
+    } else {
+        json_decref(arr);
+    }
+    haven__reply__free_unpacked(rep, NULL);
+    return EX_OK;
+}
+
+static int
+s_cancel(hv_cli_t *cli, const char *id, bool json)
+{
+    Haven__HoldCancel c = HAVEN__HOLD_CANCEL__INIT;
+    c.hold = (char *) id;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_HOLD_CANCEL;
+    req.hold_cancel = &c;
+    Haven__Reply *rep = NULL;
+    char err[256];
+    if (hv_request_validate(&req, err, sizeof err) < 0) {
+        hv_cli_error(PROG, "%s", err);
+        return EX_USAGE;
+    }
+    int rc = hv_cli_call(cli, &req, &rep);
+    if (rc != EX_OK)
+        return rc;
+    if (json)
+        printf("{\"cancelled\": \"%s\"}\n", id);
+    else
+        printf("cancelled %s: %s at %s is available to others again\n", id, rep->hold->unit,
+               rep->hold->provider_name ? rep->hold->provider_name : rep->hold->provider);
+    haven__reply__free_unpacked(rep, NULL);
+    return EX_OK;
+}
+
+static int
+s_address(hv_cli_t *cli, const char *id, bool json)
+{
+    Haven__HoldAddress a = HAVEN__HOLD_ADDRESS__INIT;
+    a.hold = (char *) id;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_HOLD_ADDRESS;
+    req.hold_address = &a;
+    Haven__Reply *rep = NULL;
+    char err[256];
+    if (hv_request_validate(&req, err, sizeof err) < 0) {
+        hv_cli_error(PROG, "%s", err);
+        return EX_USAGE;
+    }
+    int rc = hv_cli_call(cli, &req, &rep);
+    if (rc != EX_OK)
+        return rc;
+    char *address = hv_unseal(hv_cli_keys(cli), rep->hold->address);
+    if (!address) {
+        hv_cli_error(PROG, "the address for %s cannot be opened with this key", id);
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_DATAERR;
+    }
+    if (json) {
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "hold", id, "provider_id", rep->hold->provider,
+                                "unit", rep->hold->unit, "address", address);
+        json_dumpf(doc, stdout, JSON_INDENT(1));
+        putchar('\n');
+        json_decref(doc);
+    } else {
+        printf("%s\n", address);
+    }
+    sodium_memzero(address, strlen(address));
+    free(address);
+    haven__reply__free_unpacked(rep, NULL);
+    return EX_OK;
+}
+
 int
 main(int argc, char **argv)
 {
-    enum { O_CONFIG = 1, O_JSON, O_HELP, O_VERSION };
+    enum { O_CONFIG = 1, O_JSON, O_HELP, O_VERSION, O_NOTE_FILE };
     struct option opts[64];
     const struct option *need_opts = hv_need_options();
     size_t n = 0;
@@ -218,6 +444,7 @@ main(int argc, char **argv)
     opts[n++] = (struct option) { "json", no_argument, NULL, O_JSON };
     opts[n++] = (struct option) { "help", no_argument, NULL, O_HELP };
     opts[n++] = (struct option) { "version", no_argument, NULL, O_VERSION };
+    opts[n++] = (struct option) { "note-file", required_argument, NULL, O_NOTE_FILE };
     for (size_t i = 0; need_opts[i].name && n < 63; i++)
         opts[n++] = need_opts[i];
     opts[n] = (struct option) { NULL, 0, NULL, 0 };
@@ -225,8 +452,8 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "keygen") == 0)
         return hv_cli_keygen(PROG, argc - 1, argv + 1);
 
-    const char *config = NULL;
-    bool json = false;
+    const char *config = NULL, *note_file = NULL;
+    bool json = false, need_given = false;
     char err[256];
     int c, rc = EX_OK;
     hv_need_t *need = hv_need_new();
@@ -237,6 +464,8 @@ main(int argc, char **argv)
             config = optarg;
         } else if (c == O_JSON) {
             json = true;
+        } else if (c == O_NOTE_FILE) {
+            note_file = optarg;
         } else if (c == O_HELP) {
             s_usage(stdout);
             goto out;
@@ -244,6 +473,7 @@ main(int argc, char **argv)
             printf("haven %s\n", HAVEN_VERSION);
             goto out;
         } else if (c >= HV_NEED_OPT_BASE) {
+            need_given = true;
             if (hv_need_option(need, c, optarg, err, sizeof err) < 0) {
                 hv_cli_error(PROG, "%s", err);
                 rc = EX_USAGE;
@@ -261,19 +491,46 @@ main(int argc, char **argv)
         goto out;
     }
     const char *cmd = argv[optind];
-    if (strcmp(cmd, "search") != 0) {
+    int nargs = argc - optind - 1;
+    char **args = argv + optind + 1;
+    static const struct { const char *name; int args; } cmds[] = {
+        { "search", 0 }, { "hold", 1 }, { "holds", 0 }, { "cancel", 1 }, { "address", 1 },
+    };
+    int which = -1;
+    for (int i = 0; i < (int) (sizeof cmds / sizeof cmds[0]); i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            which = i;
+    if (which < 0) {
         hv_cli_error(PROG, "unknown command '%s' (see --help)", cmd);
         rc = EX_USAGE;
         goto out;
     }
-    if (optind + 1 != argc) {
-        hv_cli_error(PROG, "search takes options only, not '%s'", argv[optind + 1]);
+    if (nargs != cmds[which].args) {
+        hv_cli_error(PROG, cmds[which].args ? "%s takes one argument" : "%s takes options only",
+                     cmd);
+        rc = EX_USAGE;
+        goto out;
+    }
+    if (need_given && which != 0) {
+        hv_cli_error(PROG, "need options go with search");
+        rc = EX_USAGE;
+        goto out;
+    }
+    if (note_file && which != 1) {
+        hv_cli_error(PROG, "--note-file goes with hold");
         rc = EX_USAGE;
         goto out;
     }
     hv_cli_t *cli = NULL;
-    if ((rc = hv_cli_open(PROG, config, &cli)) == EX_OK)
-        rc = s_search(cli, need, json);
+    if ((rc = hv_cli_open(PROG, config, &cli)) == EX_OK) {
+        switch (which) {
+        case 0: rc = s_search(cli, need, json); break;
+        case 1: rc = s_hold(cli, args[0], note_file, json); break;
+        case 2: rc = s_holds(cli, json); break;
+        case 3: rc = s_cancel(cli, args[0], json); break;
+        default: rc = s_address(cli, args[0], json); break;
+        }
+    }
     hv_cli_destroy(&cli);
 out:
     hv_need_destroy(&need);

@@ -2,6 +2,7 @@
 /* What the Haven command-line programs share. */
 #include <errno.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,112 @@ hv_cli_destroy(hv_cli_t **self_p)
 const hv_clientcfg_t *hv_cli_config(const hv_cli_t *self) { return self->cfg; }
 const hv_keys_t *hv_cli_keys(const hv_cli_t *self) { return self->keys; }
 bool hv_cli_delivered(const hv_cli_t *self) { return self->delivered; }
+hv_conn_t *hv_cli_conn(hv_cli_t *self) { return self->conn; }
+
+int
+hv_seal(const void *plain, size_t len, const uint8_t key[32], Haven__Sealed *box_out)
+{
+    haven__sealed__init(box_out);
+    uint8_t *box = malloc(len + crypto_box_SEALBYTES);
+    uint8_t *k = malloc(32);
+    if (!box || !k) {
+        free(box);
+        free(k);
+        return -ENOMEM;
+    }
+    memcpy(k, key, 32);
+    crypto_box_seal(box, plain, len, key);
+    box_out->recipient = (ProtobufCBinaryData) { 32, k };
+    box_out->box = (ProtobufCBinaryData) { len + crypto_box_SEALBYTES, box };
+    return 0;
+}
+
+char *
+hv_unseal(const hv_keys_t *keys, const Haven__Sealed *s)
+{
+    if (!s || s->box.len < crypto_box_SEALBYTES || s->recipient.len != 32
+        || memcmp(s->recipient.data, hv_keys_seal_public(keys), 32) != 0)
+        return NULL;
+    size_t len = s->box.len - crypto_box_SEALBYTES;
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    if (crypto_box_seal_open((uint8_t *) out, s->box.data, s->box.len, hv_keys_seal_public(keys),
+                             hv_keys_seal_secret(keys)) != 0) {
+        free(out);
+        return NULL;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+void
+hv_need_format(const Haven__Need *n, char *buf, size_t len)
+{
+    size_t used = 0;
+#define PUT(...) do { if (used < len) { int w = snprintf(buf + used, len - used, __VA_ARGS__); \
+                          if (w > 0) used += (size_t) w; } } while (0)
+    buf[0] = '\0';
+    if (!n) {
+        PUT("no need recorded");
+        return;
+    }
+    PUT("%s", n->has_gender ? hv_gender_name(n->gender) : "adult");
+    if (n->has_trans && n->trans)
+        PUT(" (trans)");
+    if (n->has_age)
+        PUT(" %u", n->age);
+    if (n->has_adults && n->adults > 1)
+        PUT(", %u adults", n->adults);
+    if (n->n_children) {
+        PUT(", children");
+        for (size_t i = 0; i < n->n_children; i++)
+            PUT(" %u%s", n->children[i]->age, n->children[i]->sex);
+    }
+    char bits[160];
+    if (n->has_pets && n->pets) {
+        hv_bits_format(n->pets, hv_pet_name, bits, sizeof bits);
+        PUT(", pets %s", bits);
+    }
+    if (n->has_access && n->access) {
+        hv_bits_format(n->access, hv_feature_name, bits, sizeof bits);
+        PUT(", needs %s", bits);
+    }
+    if (n->has_nrpf && n->nrpf)
+        PUT(", NRPF");
+    if (n->has_complex_needs && n->complex_needs) {
+        hv_bits_format(n->complex_needs, hv_complex_name, bits, sizeof bits);
+        PUT(", support for %s", bits);
+    }
+    for (size_t i = 0; i < n->n_languages; i++)
+        PUT("%s%s", i ? "," : ", speaks ", n->languages[i]);
+#undef PUT
+}
+
+char *
+hv_read_file(const char *path, size_t max, size_t *len_out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(max + 2);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (n > max) {
+        snprintf(err, errlen, "%s is larger than %zu bytes", path, max);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len_out = n;
+    return buf;
+}
 
 int
 hv_cli_exit_for_status(int status)

@@ -20,6 +20,22 @@ void hv_cli_destroy(hv_cli_t **self_p);
 
 const hv_clientcfg_t *hv_cli_config(const hv_cli_t *self);
 const hv_keys_t *hv_cli_keys(const hv_cli_t *self);
+hv_conn_t *hv_cli_conn(hv_cli_t *self);
+
+/* Seal plaintext to a 32-byte sealing key (crypto_box_seal) into *box_out
+ * (caller frees box_out->data). Returns 0 or -ENOMEM. */
+int hv_seal(const void *plain, size_t len, const uint8_t key[32], Haven__Sealed *box_out);
+
+/* Open a box sealed to our keys. Returns a malloc'd NUL-terminated
+ * plaintext, or NULL if it is not ours or was tampered with. */
+char *hv_unseal(const hv_keys_t *keys, const Haven__Sealed *box);
+
+/* "woman 34, 2 adults, children 14m 9f, pets dog, wheelchair, NRPF, ..." */
+void hv_need_format(const Haven__Need *need, char *buf, size_t len);
+
+/* Read a whole small file (at most max bytes). Returns malloc'd text or
+ * NULL with err set. */
+char *hv_read_file(const char *path, size_t max, size_t *len_out, char *err, size_t errlen);
 
 /* Send req; on success *reply_out holds an OK reply (caller frees).
  * Otherwise prints the error and returns the exit code:

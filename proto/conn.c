@@ -24,6 +24,7 @@ struct hv_conn {
     int retries;
     uint64_t next_id;
     unsigned serial;
+    Haven__Reply *notify;        /* one pushed while a call waited */
 };
 
 int
@@ -209,6 +210,11 @@ hv_conn_call(hv_conn_t *self, Haven__Request *req, Haven__Reply **reply_out)
                     if (hv_reply_decode(zmq_msg_data(&m), zmq_msg_size(&m), &r) < 0) {
                         rc = -EBADMSG;
                         done = 1;
+                    } else if (r->id == 0 && r->body_case == HAVEN__REPLY__BODY_NOTIFY) {
+                        /* pushed, not an answer: keep the latest for wait_notify */
+                        if (self->notify)
+                            haven__reply__free_unpacked(self->notify, NULL);
+                        self->notify = r;
                     } else if (r->id != req->id && r->id != 0) {
                         /* id 0: the broker could not read our id; with one
                          * request in flight, the answer is ours. */
@@ -231,12 +237,51 @@ hv_conn_call(hv_conn_t *self, Haven__Request *req, Haven__Reply **reply_out)
     return rc;
 }
 
+int
+hv_conn_wait_notify(hv_conn_t *self, int timeout_ms, Haven__Reply **notify_out)
+{
+    if (self->notify) {
+        *notify_out = self->notify;
+        self->notify = NULL;
+        return 0;
+    }
+    if (!self->sock)
+        return -ENOTCONN;
+    int64_t deadline = s_now_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - s_now_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        zmq_pollitem_t item = { self->sock, 0, ZMQ_POLLIN, 0 };
+        int n = zmq_poll(&item, 1, (long) left);
+        if (n < 0)
+            return errno == EINTR ? -EINTR : -errno;
+        if (n == 0)
+            continue;
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        Haven__Reply *r = NULL;
+        if (zmq_msg_recv(&m, self->sock, 0) >= 0
+            && hv_reply_decode(zmq_msg_data(&m), zmq_msg_size(&m), &r) == 0) {
+            if (r->id == 0 && r->body_case == HAVEN__REPLY__BODY_NOTIFY) {
+                zmq_msg_close(&m);
+                *notify_out = r;
+                return 0;
+            }
+            haven__reply__free_unpacked(r, NULL);   /* a late reply: not for us now */
+        }
+        zmq_msg_close(&m);
+    }
+}
+
 void
 hv_conn_destroy(hv_conn_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     hv_conn_t *self = *self_p;
+    if (self->notify)
+        haven__reply__free_unpacked(self->notify, NULL);
     s_disconnect(self);
     if (self->ctx)
         zmq_ctx_term(self->ctx);

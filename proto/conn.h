@@ -33,4 +33,10 @@ void hv_conn_destroy(hv_conn_t **self_p);
  * every retry, -EBADMSG for an undecodable reply, or another -errno. */
 int hv_conn_call(hv_conn_t *self, Haven__Request *req, Haven__Reply **reply_out);
 
+/* Wait up to timeout_ms for a notification the broker pushes (after a
+ * Subscribe). Returns 0 with *notify_out set (caller frees), -ETIMEDOUT,
+ * or -ENOTCONN if there is no connection (call hv_conn_call first).
+ * Notifications that arrived during a call are returned first. */
+int hv_conn_wait_notify(hv_conn_t *self, int timeout_ms, Haven__Reply **notify_out);
+
 #endif

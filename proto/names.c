@@ -33,12 +33,24 @@ static const char *const s_statuses[] = {
     "limit reached", "internal error"
 };
 
+static const char *const s_hold_states[] = { "none", "pending", "accepted", "declined", "expired", "cancelled" };
+static const char *const s_decline_reasons[] = {
+    "none", "capacity", "boys-age", "nrpf", "complex-needs", "risk", "location", "pets", "access", "other"
+};
+
+NAMED(hv_decline_reason, s_decline_reasons)
 NAMED(hv_role, s_roles)
 NAMED(hv_kind, s_kinds)
 NAMED(hv_unit_status, s_unit_statuses)
 NAMED(hv_genders, s_genders_set)
 NAMED(hv_gender, s_gender)
 NAMED(hv_specialist, s_specialists)
+
+const char *
+hv_hold_state_name(int v)
+{
+    return v >= 0 && v < COUNT(s_hold_states) ? s_hold_states[v] : "?";
+}
 
 const char *
 hv_status_name(int v)

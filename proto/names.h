@@ -21,6 +21,9 @@ int hv_gender_parse(const char *s);
 const char *hv_specialist_name(int specialist);
 int hv_specialist_parse(const char *s);
 const char *hv_status_name(int status);
+const char *hv_hold_state_name(int state);
+const char *hv_decline_reason_name(int reason);
+int hv_decline_reason_parse(const char *s);
 
 /* Bit sets: one word per bit. */
 int hv_pet_parse(const char *s);          /* one word -> bit */

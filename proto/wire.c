@@ -75,6 +75,17 @@ hv_valid_phone(const char *s)
     return true;
 }
 
+bool
+hv_valid_token(const char *s)
+{
+    if (!s || !*s || strlen(s) > HV_TOKEN_MAX)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char) *p) && *p != '-' && *p != '_')
+            return false;
+    return true;
+}
+
 /* Walk the message tree: refuse unknown fields, undefined enum values and
  * overlong or control-character strings, whatever the message type. */
 int
@@ -280,6 +291,33 @@ s_check_provider(const Haven__Provider *p, char *err, size_t errlen)
     return 0;
 }
 
+static int
+s_check_sealed(const char *what, const Haven__Sealed *s, size_t max_plain, char *err, size_t errlen)
+{
+    if (s->recipient.len != HV_KEY_BYTES)
+        return s_fail(err, errlen, "%s: the recipient key must be %d bytes", what, HV_KEY_BYTES);
+    if (s->box.len <= HV_SEAL_OVERHEAD || s->box.len > max_plain + HV_SEAL_OVERHEAD)
+        return s_fail(err, errlen, "%s: the sealed box must hold 1-%zu bytes", what, max_plain);
+    return 0;
+}
+
+static int
+s_check_token(const char *s, char *err, size_t errlen)
+{
+    if (!hv_valid_token(s))
+        return s_fail(err, errlen, "that is not an offer token: copy it whole from a search");
+    return 0;
+}
+
+static int
+s_check_hold_id(const char *s, char *err, size_t errlen)
+{
+    if (!s || strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
+        return s_fail(err, errlen, "'%.32s' is not a hold id (16 hex digits, as haven hold printed)",
+                      s ? s : "");
+    return 0;
+}
+
 int
 hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
 {
@@ -349,6 +387,40 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
         if (r->search->has_limit && (r->search->limit < 1 || r->search->limit > 1000))
             return s_fail(err, errlen, "limit must be 1-1000");
         return s_check_need(r->search->need, err, errlen);
+    case HAVEN__REQUEST__BODY_HOLD_PREPARE:
+        return s_check_token(r->hold_prepare->offer, err, errlen);
+    case HAVEN__REQUEST__BODY_HOLD_CREATE:
+        if ((rc = s_check_token(r->hold_create->offer, err, errlen)) < 0)
+            return rc;
+        if (r->hold_create->n_notes > HV_RECIPIENTS_MAX)
+            return s_fail(err, errlen, "a note may be sealed to at most %d agents", HV_RECIPIENTS_MAX);
+        for (size_t i = 0; i < r->hold_create->n_notes; i++)
+            if ((rc = s_check_sealed("note", r->hold_create->notes[i], HV_NOTE_MAX, err, errlen)) < 0)
+                return rc;
+        return 0;
+    case HAVEN__REQUEST__BODY_HOLD_LIST:
+    case HAVEN__REQUEST__BODY_SUBSCRIBE:
+        return 0;
+    case HAVEN__REQUEST__BODY_HOLD_CANCEL:
+        return s_check_hold_id(r->hold_cancel->hold, err, errlen);
+    case HAVEN__REQUEST__BODY_HOLD_ADDRESS:
+        return s_check_hold_id(r->hold_address->hold, err, errlen);
+    case HAVEN__REQUEST__BODY_REFERRALS:
+        return s_check_id("provider id", r->referrals->provider, err, errlen);
+    case HAVEN__REQUEST__BODY_ACCEPT:
+        if ((rc = s_check_id("provider id", r->accept->provider, err, errlen)) < 0
+            || (rc = s_check_hold_id(r->accept->hold, err, errlen)) < 0)
+            return rc;
+        return s_check_sealed("address", r->accept->address, HV_ADDRESS_MAX, err, errlen);
+    case HAVEN__REQUEST__BODY_DECLINE:
+        if ((rc = s_check_id("provider id", r->decline->provider, err, errlen)) < 0
+            || (rc = s_check_hold_id(r->decline->hold, err, errlen)) < 0)
+            return rc;
+        if (r->decline->reason == HAVEN__DECLINE_REASON__DECLINE_NONE)
+            return s_fail(err, errlen, "a decline needs a reason");
+        if (r->decline->message)
+            return s_check_sealed("message", r->decline->message, HV_ADDRESS_MAX, err, errlen);
+        return 0;
     default:
         break;
     }

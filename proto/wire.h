@@ -15,6 +15,11 @@
 #define HV_CHILDREN_MAX    16
 #define HV_UNITS_WIRE_MAX  100000 /* units in one publish; the broker's limit is lower */
 #define HV_KEY_BYTES       32
+#define HV_TOKEN_MAX       640   /* an offer token's characters */
+#define HV_NOTE_MAX        16384 /* a referral note's plaintext bytes */
+#define HV_ADDRESS_MAX     1024  /* an address or decline message, plaintext */
+#define HV_SEAL_OVERHEAD   48    /* crypto_box_SEALBYTES */
+#define HV_RECIPIENTS_MAX  16    /* agents a note is sealed to */
 
 /* Decode a request and validate every field: unknown fields, enum values,
  * string lengths and alphabets, list counts, key sizes, bit sets.
@@ -40,6 +45,7 @@ bool hv_valid_text(const char *s, size_t max); /* 1..max bytes, no control chars
 bool hv_valid_district(const char *s);   /* ONS-style: letter + 8 digits */
 bool hv_valid_language(const char *s);   /* ISO 639-1: two lower-case letters */
 bool hv_valid_phone(const char *s);
+bool hv_valid_token(const char *s);      /* base64url, 1..HV_TOKEN_MAX */
 
 /* Unknown fields and out-of-range enum values anywhere in a message tree.
  * Returns 0 or -EINVAL with err set. */

@@ -306,3 +306,56 @@ hh_provider(hh_t *h, const char *id, const char *kind, const char *district,
     snprintf(file, sizeof file, "%s.ini", id);
     hh_write(h, file, catalog, NULL, 0);
 }
+
+pid_t
+hh_spawn(hh_t *h, int *out_fd, const char *prog, ...)
+{
+    char *argv[64];
+    int n = 0, fds[2];
+    const char *path = hh_program(prog);
+    argv[n++] = (char *) path;
+    va_list ap;
+    va_start(ap, prog);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 63)
+        argv[n++] = (char *) a;
+    va_end(ap);
+    argv[n] = NULL;
+    cr_assert(pipe(fds) == 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        char log[512];
+        snprintf(log, sizeof log, "%s/spawned-%d.log", h->dir, (int) getpid());
+        int fe = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fi = open("/dev/null", O_RDONLY);
+        dup2(fi, 0);
+        dup2(fds[1], 1);
+        dup2(fe, 2);
+        close(fds[0]);
+        execv(path, argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    *out_fd = fds[0];
+    return pid;
+}
+
+bool
+hh_read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+    size_t got = 0;
+    while (got < len - 1) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, timeout_ms) != 1)
+            return false;
+        ssize_t k = read(fd, buf + got, 1);
+        if (k <= 0)
+            return false;
+        if (buf[got] == '\n')
+            break;
+        got++;
+    }
+    buf[got] = '\0';
+    return true;
+}

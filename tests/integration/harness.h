@@ -38,6 +38,13 @@ void hh_cleanup(hh_t *h);
  * NULL-terminated. Returns the result in r. */
 void hh_run(hh_t *h, hh_result_t *r, const char *prog, ...) __attribute__((sentinel));
 
+/* Start a program in the background with its stdout on a pipe (*out_fd);
+ * stderr goes to DIR/NAME.log. Returns its pid. */
+pid_t hh_spawn(hh_t *h, int *out_fd, const char *prog, ...) __attribute__((sentinel));
+
+/* Read one line from fd within timeout_ms into buf; false on timeout/EOF. */
+bool hh_read_line(int fd, char *buf, size_t len, int timeout_ms);
+
 /* Make a key pair and client config for a principal and register it
  * (provider: for agents). Writes DIR/NAME.conf into conf_out. */
 void hh_principal(hh_t *h, const char *role, const char *name, const char *provider,

@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: MIT */
+/* Referrals: an IDVA holds an offered unit; the provider's agent accepts
+ * (sealing the address to that IDVA) or declines with a reason; a hold no
+ * one answers lapses. The broker keeps only ciphertext: the referral note
+ * is sealed by the IDVA's client to the provider's agents, the address by
+ * the agent to the IDVA. Notes go when the hold closes; the sealed address
+ * after address_retention. Every deadline is a key in the store, so a
+ * restart loses none. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../proto/names.h"
+#include "log.h"
+#include "offer.h"
+#include "request.h"
+
+#define HOLD_ID_LEN 16
+#define DEADLINE_KEY_LEN (8 + 1 + HOLD_ID_LEN)
+#define EXPIRE 'e'               /* a pending hold lapses */
+#define PURGE 'p'                /* a closed hold is deleted */
+
+static void
+s_deadline_key(int64_t when, char kind, const char *id, uint8_t key[DEADLINE_KEY_LEN])
+{
+    uint64_t t = (uint64_t) (when < 0 ? 0 : when);
+    for (int i = 0; i < 8; i++)             /* big-endian: LMDB orders keys bytewise */
+        key[i] = (uint8_t) (t >> (56 - 8 * i));
+    key[8] = (uint8_t) kind;
+    memcpy(key + 9, id, HOLD_ID_LEN);
+}
+
+static int
+s_deadline(brk_ctx_t *ctx, MDB_txn *txn, int64_t when, char kind, const char *id, bool add)
+{
+    uint8_t key[DEADLINE_KEY_LEN];
+    s_deadline_key(when, kind, id, key);
+    if (add)
+        return brk_store_put(ctx->store, txn, BRK_DB_DEADLINES, key, sizeof key, "", 0);
+    int rc = brk_store_del(ctx->store, txn, BRK_DB_DEADLINES, key, sizeof key);
+    return rc == -ENOENT ? 0 : rc;
+}
+
+static int
+s_get_hold(brk_ctx_t *ctx, MDB_txn *txn, const char *id, Haven__Hold **out)
+{
+    return brk_store_get_msg(ctx->store, txn, BRK_DB_HOLDS, id, strlen(id), &haven__hold__descriptor,
+                             (ProtobufCMessage **) out);
+}
+
+static int
+s_put_hold(brk_ctx_t *ctx, MDB_txn *txn, const Haven__Hold *h)
+{
+    return brk_store_put_msg(ctx->store, txn, BRK_DB_HOLDS, h->id, strlen(h->id), &h->base);
+}
+
+/* Set a unit's status (and, for agents' answers, lift its version). */
+static int
+s_set_unit(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, const char *unit, int from_status,
+           int status, uint64_t version)
+{
+    char key[2 * HV_ID_MAX + 2];
+    Haven__Unit *u = NULL;
+    int klen = brk_unit_key(provider, unit, key, sizeof key);
+    int rc = brk_store_get_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen,
+                               &haven__unit__descriptor, (ProtobufCMessage **) &u);
+    if (rc == -ENOENT)
+        return 0;                /* withdrawn meanwhile: nothing to return */
+    if (rc < 0)
+        return rc;
+    if (from_status == 0 || (int) u->status == from_status) {
+        u->status = status;
+        if (version > u->version) {
+            u->has_version = 1;
+            u->version = version;
+        }
+        if (version) {
+            u->has_confirmed_at = 1;
+            u->confirmed_at = ctx->now;      /* staff just answered for it */
+        }
+        rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base);
+        if (rc == 0)
+            rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, provider, unit, NULL);
+    }
+    haven__unit__free_unpacked(u, NULL);
+    return rc;
+}
+
+/* Drop the notes (they were for the provider, and the referral is over). */
+static void
+s_drop_notes(Haven__Hold *h)
+{
+    for (size_t i = 0; i < h->n_notes; i++)
+        haven__sealed__free_unpacked(h->notes[i], NULL);
+    free(h->notes);
+    h->notes = NULL;
+    h->n_notes = 0;
+}
+
+/* Close a pending hold: state, time, notes gone, deadlines moved. */
+static int
+s_close(brk_ctx_t *ctx, MDB_txn *txn, Haven__Hold *h, int state)
+{
+    int rc = s_deadline(ctx, txn, h->expires_at, EXPIRE, h->id, false);
+    if (rc < 0)
+        return rc;
+    h->state = state;
+    h->has_closed_at = 1;
+    h->closed_at = ctx->now;
+    s_drop_notes(h);
+    if ((rc = s_put_hold(ctx, txn, h)) < 0)
+        return rc;
+    return s_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, h->id, true);
+}
+
+static int
+s_open_offer(brk_ctx_t *ctx, brk_request_t *r, const char *token, brk_offer_t *o)
+{
+    int rc = brk_offer_open(ctx->token_key, token, r->who.curve, ctx->now, o);
+    if (rc == -ETIME)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_EXPIRED,
+                               "this offer has expired; search again for a fresh one");
+    if (rc == -EACCES)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
+                               "this offer was made to someone else; search for your own");
+    if (rc < 0)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                               "that is not an offer from this broker; copy it whole from a search");
+    return 0;
+}
+
+/* Fill the display fields of a hold from the index. */
+static void
+s_decorate(brk_ctx_t *ctx, Haven__Hold *h)
+{
+    int p = brk_index_find_provider(ctx->index, h->provider);
+    if (p < 0)
+        return;
+    const brk_prov_t *prov = brk_index_provider(ctx->index, (uint32_t) p);
+    h->provider_name = prov->name;
+    h->has_kind = 1;
+    h->kind = prov->kind;
+    h->phone = prov->phone;
+    int u = brk_index_find_unit(ctx->index, h->provider, h->unit);
+    int d = u >= 0 ? brk_index_unit(ctx->index, (uint32_t) u)->district : prov->district;
+    if (d >= 0)
+        h->district = (char *) brk_districts_code(ctx->districts, d);
+}
+
+static void
+s_undecorate(Haven__Hold *h)
+{
+    h->provider_name = NULL;
+    h->phone = NULL;
+    h->district = NULL;
+}
+
+static int
+s_reply_hold(brk_ctx_t *ctx, brk_request_t *r, Haven__Hold *h)
+{
+    s_decorate(ctx, h);
+    ProtobufCBinaryData key = h->idva_key;
+    h->has_idva_key = 0;         /* a reply never carries the holder's transport key */
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_HOLD;
+    reply.hold = h;
+    int rc = brk_reply_ok(r, &reply);
+    h->idva_key = key;
+    s_undecorate(h);
+    return rc;
+}
+
+int
+brk_handle_hold_prepare(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    (void) txn;
+    brk_offer_t o;
+    uint8_t keys[HV_RECIPIENTS_MAX][32];
+    ProtobufCBinaryData recipients[HV_RECIPIENTS_MAX];
+    int rc = s_open_offer(ctx, r, r->req->hold_prepare->offer, &o);
+    if (rc)
+        return rc;
+    size_t n = brk_principals_agent_keys(ctx->principals, o.provider, keys, HV_RECIPIENTS_MAX);
+    for (size_t i = 0; i < n; i++)
+        recipients[i] = (ProtobufCBinaryData) { 32, keys[i] };
+    Haven__HoldPrepareReply body = HAVEN__HOLD_PREPARE_REPLY__INIT;
+    body.provider = o.provider;
+    body.unit = o.unit;
+    body.n_recipients = n;
+    body.recipients = recipients;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_HOLD_PREPARE;
+    reply.hold_prepare = &body;
+    return brk_reply_ok(r, &reply);
+}
+
+typedef struct {
+    const uint8_t *idva;         /* count this principal's... */
+    const char *provider;        /* ...or this provider's... */
+    bool pending_only;           /* ...pending holds only */
+    brk_store_list_t list;       /* when collecting */
+    bool collect;
+    size_t count;
+} s_scan_t;
+
+static int
+s_scan_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    s_scan_t *s = arg;
+    Haven__Hold *h = haven__hold__unpack(NULL, vlen, val);
+    if (!h)
+        return -EBADMSG;
+    bool mine = s->idva ? (h->idva_key.len == 32 && memcmp(h->idva_key.data, s->idva, 32) == 0)
+                        : strcmp(h->provider, s->provider) == 0;
+    if (mine && (!s->pending_only || h->state == HAVEN__HOLD_STATE__HOLD_PENDING)) {
+        s->count++;
+        if (s->collect) {
+            if (s->list.n == s->list.cap) {
+                size_t cap = s->list.cap ? s->list.cap * 2 : 16;
+                void *p = realloc(s->list.items, cap * sizeof *s->list.items);
+                if (!p) {
+                    haven__hold__free_unpacked(h, NULL);
+                    return -ENOMEM;
+                }
+                s->list.items = p;
+                s->list.cap = cap;
+            }
+            s->list.items[s->list.n++] = &h->base;
+            return 0;
+        }
+    }
+    haven__hold__free_unpacked(h, NULL);
+    return 0;
+}
+
+int
+brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__HoldCreate *c = r->req->hold_create;
+    brk_offer_t o;
+    Haven__Unit *u = NULL;
+    Haven__Need *need = NULL;
+    char key[2 * HV_ID_MAX + 2];
+    int rc = s_open_offer(ctx, r, c->offer, &o);
+    if (rc)
+        return rc;
+
+    s_scan_t open = { .idva = r->who.curve, .pending_only = true };
+    if ((rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &open)) < 0)
+        return rc;
+    if ((int64_t) open.count >= ctx->cfg->max_holds)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
+                               "you have %zu open holds, the most allowed (limits.max_holds_per_principal); "
+                               "cancel one you no longer need", open.count);
+    for (size_t i = 0; i < c->n_notes; i++) {
+        uint8_t keys[HV_RECIPIENTS_MAX][32];
+        size_t n = brk_principals_agent_keys(ctx->principals, o.provider, keys, HV_RECIPIENTS_MAX);
+        bool known = false;
+        for (size_t k = 0; k < n; k++)
+            known |= memcmp(keys[k], c->notes[i]->recipient.data, 32) == 0;
+        if (!known)
+            return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                                   "the note is sealed to a key that is not one of %s's agents", o.provider);
+    }
+
+    int klen = brk_unit_key(o.provider, o.unit, key, sizeof key);
+    rc = brk_store_get_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &haven__unit__descriptor,
+                           (ProtobufCMessage **) &u);
+    if (rc == -ENOENT)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                               "%s has withdrawn %s since your search; search again", o.provider, o.unit);
+    if (rc < 0)
+        return rc;
+    if (u->status != HAVEN__UNIT_STATUS__UNIT_AVAILABLE) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                             "%s at %s is no longer available (%s): someone else got it first; search again",
+                             o.unit, o.provider, hv_unit_status_name(u->status));
+        goto out;
+    }
+
+    char id[HOLD_ID_LEN + 1];
+    uint8_t raw[HOLD_ID_LEN / 2];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+    if (o.need_len)
+        need = haven__need__unpack(NULL, o.need_len, o.need);
+
+    Haven__Hold h = HAVEN__HOLD__INIT;
+    h.id = id;
+    h.provider = o.provider;
+    h.unit = o.unit;
+    h.state = HAVEN__HOLD_STATE__HOLD_PENDING;
+    h.idva = r->who.name;
+    h.has_idva_key = h.has_idva_seal_key = 1;
+    h.idva_key = (ProtobufCBinaryData) { 32, r->who.curve };
+    h.idva_seal_key = (ProtobufCBinaryData) { 32, r->who.seal };
+    h.need = need;
+    h.n_notes = c->n_notes;
+    h.notes = c->notes;
+    h.has_created_at = h.has_expires_at = 1;
+    h.created_at = ctx->now;
+    h.expires_at = ctx->now + ctx->cfg->hold_ttl_s;
+    u->status = HAVEN__UNIT_STATUS__UNIT_HELD;
+    if ((rc = s_put_hold(ctx, txn, &h)) < 0
+        || (rc = s_deadline(ctx, txn, h.expires_at, EXPIRE, id, true)) < 0
+        || (rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base)) < 0
+        || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, o.provider, o.unit, NULL)) < 0
+        || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_REFERRAL, o.provider, id, NULL)) < 0)
+        goto out;
+    brk_log(BRK_LOG_INFO, "%s holds %s/%s as %s", r->who.name, o.provider, o.unit, id);
+    h.n_notes = 0;               /* the reply does not echo the notes */
+    h.notes = NULL;
+    rc = s_reply_hold(ctx, r, &h);
+out:
+    if (need)
+        haven__need__free_unpacked(need, NULL);
+    haven__unit__free_unpacked(u, NULL);
+    return rc;
+}
+
+/* Load a hold the caller may act on: 1 (reply packed) if not. */
+static int
+s_load_own(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const char *id, bool as_agent,
+           Haven__Hold **out)
+{
+    int rc = s_get_hold(ctx, txn, id, out);
+    if (rc == -ENOENT)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no hold %s", id);
+    if (rc < 0)
+        return rc;
+    Haven__Hold *h = *out;
+    bool own = as_agent ? strcmp(h->provider, r->who.provider) == 0
+                        : h->idva_key.len == 32 && memcmp(h->idva_key.data, r->who.curve, 32) == 0;
+    if (!own) {
+        haven__hold__free_unpacked(h, NULL);
+        *out = NULL;
+        /* the same words as for a hold that does not exist: nothing leaks */
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no hold %s", id);
+    }
+    return 0;
+}
+
+static int
+s_not_pending(brk_request_t *r, const Haven__Hold *h)
+{
+    if (h->state == HAVEN__HOLD_STATE__HOLD_EXPIRED)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_EXPIRED, "hold %s has expired", h->id);
+    return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold %s is already %s", h->id,
+                           hv_hold_state_name(h->state));
+}
+
+int
+brk_handle_hold_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    Haven__Hold *h = NULL;
+    int rc = s_load_own(ctx, txn, r, r->req->hold_cancel->hold, false, &h);
+    if (rc)
+        return rc;
+    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
+        rc = s_not_pending(r, h);
+    } else if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_CANCELLED)) == 0
+               && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
+                                   HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0) {
+        brk_log(BRK_LOG_INFO, "%s cancelled hold %s", r->who.name, h->id);
+        rc = s_reply_hold(ctx, r, h);
+    }
+    haven__hold__free_unpacked(h, NULL);
+    return rc;
+}
+
+int
+brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__Accept *a = r->req->accept;
+    Haven__Hold *h = NULL;
+    if (brk_check_scope(r, a->provider))
+        return 1;
+    int rc = s_load_own(ctx, txn, r, a->hold, true, &h);
+    if (rc)
+        return rc;
+    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
+        rc = s_not_pending(r, h);
+    } else if (h->idva_seal_key.len != 32
+               || memcmp(a->address->recipient.data, h->idva_seal_key.data, 32) != 0) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                             "the address must be sealed to the key of the IDVA who holds %s", h->id);
+    } else {
+        h->address = a->address;
+        rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_ACCEPTED);
+        h->address = NULL;       /* owned by the request */
+        if (rc == 0)
+            rc = s_set_unit(ctx, txn, h->provider, h->unit, 0, HAVEN__UNIT_STATUS__UNIT_OCCUPIED, a->version);
+        if (rc == 0) {
+            brk_log(BRK_LOG_INFO, "%s accepted hold %s", r->who.name, h->id);
+            rc = s_reply_hold(ctx, r, h);
+        }
+    }
+    haven__hold__free_unpacked(h, NULL);
+    return rc;
+}
+
+int
+brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__Decline *d = r->req->decline;
+    Haven__Hold *h = NULL;
+    if (brk_check_scope(r, d->provider))
+        return 1;
+    int rc = s_load_own(ctx, txn, r, d->hold, true, &h);
+    if (rc)
+        return rc;
+    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
+        rc = s_not_pending(r, h);
+    } else if (d->message && (h->idva_seal_key.len != 32
+                              || memcmp(d->message->recipient.data, h->idva_seal_key.data, 32) != 0)) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                             "the message must be sealed to the key of the IDVA who holds %s", h->id);
+    } else {
+        h->has_reason = 1;
+        h->reason = d->reason;
+        h->message = d->message;
+        rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_DECLINED);
+        h->message = NULL;       /* owned by the request */
+        if (rc == 0)
+            rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
+                            HAVEN__UNIT_STATUS__UNIT_AVAILABLE, d->version);
+        if (rc == 0) {
+            brk_log(BRK_LOG_INFO, "%s declined hold %s: %s", r->who.name, h->id,
+                    hv_decline_reason_name(d->reason));
+            rc = s_reply_hold(ctx, r, h);
+        }
+    }
+    haven__hold__free_unpacked(h, NULL);
+    return rc;
+}
+
+int
+brk_handle_hold_address(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    Haven__Hold *h = NULL;
+    int rc = s_load_own(ctx, txn, r, r->req->hold_address->hold, false, &h);
+    if (rc)
+        return rc;
+    if (h->state == HAVEN__HOLD_STATE__HOLD_ACCEPTED && h->address) {
+        brk_log(BRK_LOG_INFO, "%s fetched the sealed address of hold %s", r->who.name, h->id);
+        rc = s_reply_hold(ctx, r, h);
+    } else if (h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                             "hold %s is still pending: the provider has not accepted yet", h->id);
+    } else {
+        rc = s_not_pending(r, h);
+    }
+    haven__hold__free_unpacked(h, NULL);
+    return rc;
+}
+
+static int
+s_reply_holds(brk_ctx_t *ctx, brk_request_t *r, brk_store_list_t *l)
+{
+    Haven__Hold **holds = (Haven__Hold **) l->items;
+    for (size_t i = 0; i < l->n; i++) {
+        s_decorate(ctx, holds[i]);
+        holds[i]->has_idva_key = 0;
+    }
+    Haven__HoldListReply body = HAVEN__HOLD_LIST_REPLY__INIT;
+    body.n_holds = l->n;
+    body.holds = holds;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_HOLDS;
+    reply.holds = &body;
+    int rc = brk_reply_ok(r, &reply);
+    for (size_t i = 0; i < l->n; i++)
+        s_undecorate(holds[i]);
+    return rc;
+}
+
+int
+brk_handle_hold_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    s_scan_t s = { .idva = r->who.curve, .collect = true,
+                   .pending_only = r->req->hold_list->has_open_only && r->req->hold_list->open_only };
+    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+    if (rc == 0) {
+        /* The IDVA sees where and what, never the notes or the address here. */
+        for (size_t i = 0; i < s.list.n; i++) {
+            Haven__Hold *h = (Haven__Hold *) s.list.items[i];
+            s_drop_notes(h);
+            if (h->address) {
+                haven__sealed__free_unpacked(h->address, NULL);
+                h->address = NULL;
+            }
+        }
+        rc = s_reply_holds(ctx, r, &s.list);
+    }
+    brk_store_list_free(&s.list);
+    return rc;
+}
+
+int
+brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const char *provider = r->req->referrals->provider;
+    if (brk_check_scope(r, provider))
+        return 1;
+    s_scan_t s = { .provider = provider, .collect = true, .pending_only = true };
+    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+    if (rc == 0) {
+        /* Each agent gets only the box sealed to its own key. */
+        for (size_t i = 0; i < s.list.n; i++) {
+            Haven__Hold *h = (Haven__Hold *) s.list.items[i];
+            size_t keep = 0;
+            for (size_t k = 0; k < h->n_notes; k++) {
+                if (memcmp(h->notes[k]->recipient.data, r->who.seal, 32) == 0)
+                    h->notes[keep++] = h->notes[k];
+                else
+                    haven__sealed__free_unpacked(h->notes[k], NULL);
+            }
+            h->n_notes = keep;
+        }
+        rc = s_reply_holds(ctx, r, &s.list);
+    }
+    brk_store_list_free(&s.list);
+    return rc;
+}
+
+typedef struct {
+    brk_ctx_t *ctx;
+    MDB_txn *txn;
+    int handled;
+    int rc;
+    uint8_t keys[64][DEADLINE_KEY_LEN];
+    size_t n;
+} s_due_t;
+
+static int
+s_due(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) val;
+    (void) vlen;
+    s_due_t *d = arg;
+    if (klen != DEADLINE_KEY_LEN)
+        return 0;
+    uint64_t t = 0;
+    for (int i = 0; i < 8; i++)
+        t = t << 8 | ((const uint8_t *) key)[i];
+    if ((int64_t) t > d->ctx->now || d->n == 64)
+        return 1;                /* keys are in time order: nothing later is due */
+    memcpy(d->keys[d->n++], key, DEADLINE_KEY_LEN);
+    return 0;
+}
+
+int
+brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more)
+{
+    s_due_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    d->ctx = ctx;
+    int rc = brk_store_each(ctx->store, txn, BRK_DB_DEADLINES, NULL, 0, s_due, d);
+    *more = d->n == 64;
+    for (size_t i = 0; rc == 0 && i < d->n; i++) {
+        char id[HOLD_ID_LEN + 1];
+        memcpy(id, d->keys[i] + 9, HOLD_ID_LEN);
+        id[HOLD_ID_LEN] = '\0';
+        char kind = (char) d->keys[i][8];
+        if ((rc = brk_store_del(ctx->store, txn, BRK_DB_DEADLINES, d->keys[i], DEADLINE_KEY_LEN)) < 0)
+            break;
+        Haven__Hold *h = NULL;
+        rc = s_get_hold(ctx, txn, id, &h);
+        if (rc == -ENOENT) {
+            rc = 0;
+            continue;
+        }
+        if (rc < 0)
+            break;
+        if (kind == EXPIRE && h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
+            h->state = HAVEN__HOLD_STATE__HOLD_EXPIRED;
+            h->has_closed_at = 1;
+            h->closed_at = ctx->now;
+            s_drop_notes(h);
+            if ((rc = s_put_hold(ctx, txn, h)) == 0
+                && (rc = s_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, id, true)) == 0)
+                rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
+                                HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0);
+            brk_log(BRK_LOG_INFO, "hold %s on %s/%s expired unanswered", id, h->provider, h->unit);
+        } else if (kind == PURGE) {
+            /* the sealed address (or anything else) is kept no longer */
+            rc = brk_store_del(ctx->store, txn, BRK_DB_HOLDS, id, HOLD_ID_LEN);
+        }
+        haven__hold__free_unpacked(h, NULL);
+        d->handled++;
+    }
+    int handled = d->handled;
+    free(d);
+    return rc < 0 ? rc : handled;
+}
