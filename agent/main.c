@@ -385,8 +385,17 @@ s_print_referral(s_agent_t *a, const Haven__Hold *h, json_t *arr)
     } else {
         printf("referral %s for %s, from %s, answer by %s\n", h->id, h->unit, h->idva ? h->idva : "?", until);
         printf("    need: %s\n", need);
-        if (note)
-            printf("    note: %s\n", note);
+        if (note) {
+            /* indent the note's own lines under the heading */
+            printf("    note: ");
+            for (const char *c = note; *c; c++) {
+                putchar(*c);
+                if (*c == '\n' && c[1])
+                    printf("          ");
+            }
+            if (note[0] && note[strlen(note) - 1] != '\n')
+                putchar('\n');
+        }
         else if (h->n_notes)
             printf("    note: (sealed to another of your agents' keys)\n");
         printf("    answer: haven-agent accept %s   or   haven-agent decline %s --reason ...\n", h->id, h->id);
