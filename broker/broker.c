@@ -22,6 +22,7 @@
 #include "../proto/keys.h"
 #include "../proto/names.h"
 #include "../proto/conn.h"
+#include "backup.h"
 #include "broker.h"
 #include "log.h"
 #include "match.h"
@@ -44,8 +45,46 @@ struct brk_broker {
     brk_request_t *batch;        /* batch_max entries */
     brk_ctx_t ctx;
     GHashTable *subs;            /* curve Z85 -> GBytes routing id, for pushes */
+    GHashTable *buckets;         /* curve Z85 -> s_bucket_t: searches per minute */
+    brk_backup_t *backup;
     int64_t next_expiry;
 };
+
+typedef struct {
+    double tokens;
+    int64_t at_ms;
+} s_bucket_t;
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Token bucket: a burst of searches_per_minute, refilled evenly. Returns
+ * true if this principal may search now. */
+static bool
+s_rate_ok(GHashTable *buckets, const char *z85, int64_t per_minute)
+{
+    s_bucket_t *b = g_hash_table_lookup(buckets, z85);
+    int64_t now = s_now_ms();
+    if (!b) {
+        b = g_new0(s_bucket_t, 1);
+        b->tokens = (double) per_minute;
+        b->at_ms = now;
+        g_hash_table_insert(buckets, g_strdup(z85), b);
+    }
+    b->tokens += (double) (now - b->at_ms) * (double) per_minute / 60000.0;
+    if (b->tokens > (double) per_minute)
+        b->tokens = (double) per_minute;
+    b->at_ms = now;
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
+}
 
 /* The broker the subscribe handler records into (there is one per process). */
 static brk_broker_t *s_self;
@@ -61,6 +100,66 @@ s_handle_subscribe(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     g_hash_table_replace(s_self->subs, g_strdup(r->who.curve_z85), id);
     Haven__Reply reply = HAVEN__REPLY__INIT;
     return brk_reply_ok(r, &reply);
+}
+
+#define BACKUP_CHUNK (512 * 1024)
+
+static int
+s_handle_backup_start(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    (void) ctx;
+    (void) txn;
+    char id[17];
+    int rc = brk_backup_start(s_self->backup, id);
+    if (rc == -EBUSY)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                               "a backup is already being made or fetched; try again when it is done");
+    if (rc < 0)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "cannot start a backup: %s", strerror(-rc));
+    brk_log(BRK_LOG_INFO, "%s started backup %s", r->who.name, id);
+    Haven__BackupChunk body = HAVEN__BACKUP_CHUNK__INIT;
+    body.backup = id;
+    body.has_ready = 1;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_BACKUP;
+    reply.backup = &body;
+    return brk_reply_ok(r, &reply);
+}
+
+static int
+s_handle_backup_fetch(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    (void) ctx;
+    (void) txn;
+    const Haven__BackupFetch *f = r->req->backup_fetch;
+    uint64_t size = 0;
+    uint8_t *buf = malloc(BACKUP_CHUNK);
+    if (!buf)
+        return -ENOMEM;
+    ssize_t n = brk_backup_read(s_self->backup, f->backup, f->offset, buf, BACKUP_CHUNK, &size);
+    int rc;
+    if (n == -ENOENT) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no backup %s", f->backup);
+    } else if (n < 0 && n != -EAGAIN) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the backup failed: %s", strerror((int) -n));
+    } else {
+        Haven__BackupChunk body = HAVEN__BACKUP_CHUNK__INIT;
+        body.backup = f->backup;
+        body.has_ready = 1;
+        body.ready = n != -EAGAIN;
+        if (body.ready) {
+            body.has_size = body.has_data = body.has_eof = 1;
+            body.size = size;
+            body.data = (ProtobufCBinaryData) { (size_t) n, buf };
+            body.eof = n == 0;
+        }
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        reply.body_case = HAVEN__REPLY__BODY_BACKUP;
+        reply.backup = &body;
+        rc = brk_reply_ok(r, &reply);
+    }
+    free(buf);
+    return rc;
 }
 
 static void
@@ -320,6 +419,8 @@ s_op(int body)
     static const s_op_t accept = { brk_handle_accept, true, ROLE(AGENT) };
     static const s_op_t decline = { brk_handle_decline, true, ROLE(AGENT) };
     static const s_op_t subscribe = { s_handle_subscribe, false, ANY_ROLE };
+    static const s_op_t backup_start = { s_handle_backup_start, false, ROLE(ADMIN) };
+    static const s_op_t backup_fetch = { s_handle_backup_fetch, false, ROLE(ADMIN) };
     switch (body) {
     case HAVEN__REQUEST__BODY_PING: return &ping;
     case HAVEN__REQUEST__BODY_PROVIDER_ADD: return &provider_add;
@@ -341,6 +442,8 @@ s_op(int body)
     case HAVEN__REQUEST__BODY_ACCEPT: return &accept;
     case HAVEN__REQUEST__BODY_DECLINE: return &decline;
     case HAVEN__REQUEST__BODY_SUBSCRIBE: return &subscribe;
+    case HAVEN__REQUEST__BODY_BACKUP_START: return &backup_start;
+    case HAVEN__REQUEST__BODY_BACKUP_FETCH: return &backup_fetch;
     default: return NULL;
     }
 }
@@ -442,6 +545,14 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
                         hv_role_name(who->role), s_op_name(r->req->body_case));
         brk_log(BRK_LOG_INFO, "refused %s from %s (%s role)", s_op_name(r->req->body_case),
                 who->name, hv_role_name(who->role));
+        goto out;
+    }
+    if (r->req->body_case == HAVEN__REQUEST__BODY_SEARCH
+        && !s_rate_ok(self->buckets, who->curve_z85, self->cfg->searches_per_minute)) {
+        brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
+                        "too many searches: at most %lld a minute (limits.searches_per_minute); "
+                        "try again in a few seconds", (long long) self->cfg->searches_per_minute);
+        brk_log(BRK_LOG_INFO, "%s is searching faster than allowed", who->name);
         goto out;
     }
     if (op->write) {
@@ -750,6 +861,7 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     self->cfg = cfg;
     s_self = self;
     self->subs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+    self->buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     brk_log_set_level((brk_log_level_t) cfg->log_level);
     self->index = brk_index_new();
     self->principals = brk_principals_new();
@@ -774,6 +886,11 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     }
     if ((rc = s_load_state(self, err, errlen)) < 0)
         goto fail;
+    if (!(self->backup = brk_backup_new(self->store, cfg->data_dir))) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto fail;
+    }
     self->ctx = (brk_ctx_t) {
         .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
         .principals = self->principals, .token_key = self->token_key,
@@ -842,6 +959,7 @@ brk_broker_destroy(brk_broker_t **self_p)
         zmq_close(self->zap);
     if (self->zctx)
         zmq_ctx_term(self->zctx);
+    brk_backup_destroy(&self->backup);   /* before the store it copies */
     brk_store_destroy(&self->store);
     brk_districts_destroy(&self->districts);
     brk_index_destroy(&self->index);
@@ -853,6 +971,8 @@ brk_broker_destroy(brk_broker_t **self_p)
     free(self->batch);
     if (self->subs)
         g_hash_table_destroy(self->subs);
+    if (self->buckets)
+        g_hash_table_destroy(self->buckets);
     if (s_self == self)
         s_self = NULL;
     free(self);

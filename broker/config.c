@@ -40,6 +40,7 @@ static const s_option_t s_options[] = {
     OPT("limits", batch_max, batch_max, 1, 10000, 0),
     OPT("limits", map_size_mb, map_size_mb, 1, 1 << 20, 0),
     OPT("limits", max_holds_per_principal, max_holds, 1, 1000, 0),
+    OPT("limits", searches_per_minute, searches_per_minute, 1, 1000000, 0),
     OPT("timers", offer_ttl, offer_ttl_s, 1, 86400, 1),
     OPT("timers", hold_ttl, hold_ttl_s, 1, 7 * 86400, 1),
     OPT("timers", address_retention, address_retention_s, 1, 90 * 86400, 1),
@@ -113,6 +114,7 @@ brk_config_load(const char *path, brk_config_t **out, char *err, size_t errlen)
     c->map_size_mb = 64;
     c->offer_ttl_s = 15 * 60;
     c->max_holds = 5;
+    c->searches_per_minute = 120;
     c->hold_ttl_s = 2 * 3600;
     c->address_retention_s = 7 * 86400;
     c->reader_check_s = 60;

@@ -293,3 +293,9 @@ brk_store_list_free(brk_store_list_t *l)
     l->items = NULL;
     l->n = l->cap = 0;
 }
+
+int
+brk_store_copy_fd(brk_store_t *self, int fd)
+{
+    return brk_lmdb_error(mdb_env_copyfd2(self->env, fd, MDB_CP_COMPACT));
+}

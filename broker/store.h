@@ -78,6 +78,10 @@ int brk_unit_key(const char *provider, const char *unit, char *buf, size_t len);
 /* A consistent hot copy of the store into dir (compacted). */
 int brk_store_copy(brk_store_t *self, const char *dir);
 
+/* The same into an open file (its data.mdb contents). Safe from another
+ * thread while the store serves: LMDB copies within a read transaction. */
+int brk_store_copy_fd(brk_store_t *self, int fd);
+
 
 /* Decode every record under prefix into a malloc'd array of messages.
  * Free with brk_store_list_free. Returns 0 or -errno. */

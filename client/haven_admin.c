@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* haven-admin: the administrator's command. Providers and principals. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@ s_usage(FILE *f)
             "                [--provider ID]   (agents: the provider they speak for)\n"
             "  principal list\n"
             "  principal revoke NAME\n"
+            "  backup --out FILE              a hot, compacted copy of the broker's store\n"
             "\n"
             "options:\n"
             "  --config FILE   client configuration (default $HAVEN_CONFIG)\n"
@@ -234,11 +237,79 @@ s_principal_revoke(hv_cli_t *cli, const char *name, bool json)
     return EX_OK;
 }
 
+static int
+s_backup(hv_cli_t *cli, const char *out, bool json)
+{
+    Haven__BackupStart start = HAVEN__BACKUP_START__INIT;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_BACKUP_START;
+    req.backup_start = &start;
+    Haven__Reply *rep = NULL;
+    int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        hv_cli_error(PROG, "cannot create %s: %s", out, strerror(errno));
+        return EX_CANTCREAT;
+    }
+    int rc = hv_cli_call(cli, &req, &rep);
+    if (rc != EX_OK)
+        goto fail;
+    char id[17];
+    snprintf(id, sizeof id, "%s", rep->backup->backup);
+    haven__reply__free_unpacked(rep, NULL);
+    uint64_t offset = 0, size = 0;
+    for (;;) {
+        Haven__BackupFetch fetch = HAVEN__BACKUP_FETCH__INIT;
+        fetch.backup = id;
+        fetch.offset = offset;
+        req.body_case = HAVEN__REQUEST__BODY_BACKUP_FETCH;
+        req.backup_fetch = &fetch;
+        if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK)
+            goto fail;
+        const Haven__BackupChunk *c = rep->backup;
+        if (!c->ready) {
+            /* the broker is still copying: ask again shortly */
+            haven__reply__free_unpacked(rep, NULL);
+            struct timespec ts = { 0, 100 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        size = c->size;
+        bool eof = c->eof;
+        if (c->data.len && write(fd, c->data.data, c->data.len) != (ssize_t) c->data.len) {
+            hv_cli_error(PROG, "cannot write %s: %s", out, strerror(errno));
+            haven__reply__free_unpacked(rep, NULL);
+            rc = EX_IOERR;
+            goto fail;
+        }
+        offset += c->data.len;
+        haven__reply__free_unpacked(rep, NULL);
+        if (eof)
+            break;
+    }
+    if (offset != size || fsync(fd) < 0) {
+        hv_cli_error(PROG, "the backup arrived incomplete (%llu of %llu bytes)",
+                     (unsigned long long) offset, (unsigned long long) size);
+        rc = EX_IOERR;
+        goto fail;
+    }
+    close(fd);
+    if (json)
+        printf("{\"backup\": \"%s\", \"bytes\": %llu}\n", out, (unsigned long long) size);
+    else
+        printf("wrote %s (%llu bytes): a copy of data.mdb; see the README to restore it\n", out,
+               (unsigned long long) size);
+    return EX_OK;
+fail:
+    close(fd);
+    unlink(out);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
     enum { O_CONFIG = 1, O_JSON, O_HELP, O_VERSION, O_ID, O_NAME, O_KIND, O_DISTRICT, O_PHONE,
-           O_ROLE, O_PUBLIC_KEY, O_PROVIDER };
+           O_ROLE, O_PUBLIC_KEY, O_PROVIDER, O_OUT };
     static const struct option opts[] = {
         { "config", required_argument, NULL, O_CONFIG },
         { "json", no_argument, NULL, O_JSON },
@@ -252,6 +323,7 @@ main(int argc, char **argv)
         { "role", required_argument, NULL, O_ROLE },
         { "public-key", required_argument, NULL, O_PUBLIC_KEY },
         { "provider", required_argument, NULL, O_PROVIDER },
+        { "out", required_argument, NULL, O_OUT },
         { NULL, 0, NULL, 0 },
     };
     if (argc > 1 && strcmp(argv[1], "keygen") == 0)
@@ -260,6 +332,7 @@ main(int argc, char **argv)
     const char *config = NULL;
     bool json = false;
     s_args_t a = { 0 };
+    const char *out = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -275,12 +348,13 @@ main(int argc, char **argv)
         case O_ROLE: a.role = optarg; break;
         case O_PUBLIC_KEY: a.public_key = optarg; break;
         case O_PROVIDER: a.provider = optarg; break;
+        case O_OUT: out = optarg; break;
         default: s_usage(stderr); return EX_USAGE;
         }
     }
     int nargs = argc - optind;
     char **args = argv + optind;
-    enum { NONE, P_ADD, P_LIST, PR_ADD, PR_LIST, PR_REVOKE } cmd = NONE;
+    enum { NONE, P_ADD, P_LIST, PR_ADD, PR_LIST, PR_REVOKE, BACKUP } cmd = NONE;
     if (nargs == 2 && !strcmp(args[0], "provider") && !strcmp(args[1], "add"))
         cmd = P_ADD;
     else if (nargs == 2 && !strcmp(args[0], "provider") && !strcmp(args[1], "list"))
@@ -291,6 +365,12 @@ main(int argc, char **argv)
         cmd = PR_LIST;
     else if (nargs == 3 && !strcmp(args[0], "principal") && !strcmp(args[1], "revoke"))
         cmd = PR_REVOKE;
+    else if (nargs == 1 && !strcmp(args[0], "backup"))
+        cmd = BACKUP;
+    if (cmd == BACKUP && !out) {
+        hv_cli_error(PROG, "backup needs --out FILE");
+        return EX_USAGE;
+    }
     if (cmd == NONE) {
         if (nargs == 0)
             s_usage(stderr);
@@ -309,6 +389,7 @@ main(int argc, char **argv)
     case PR_ADD: rc = s_principal_add(cli, &a, json); break;
     case PR_LIST: rc = s_principal_list(cli, json); break;
     case PR_REVOKE: rc = s_principal_revoke(cli, args[2], json); break;
+    case BACKUP: rc = s_backup(cli, out, json); break;
     default: break;
     }
     hv_cli_destroy(&cli);

@@ -400,7 +400,10 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
         return 0;
     case HAVEN__REQUEST__BODY_HOLD_LIST:
     case HAVEN__REQUEST__BODY_SUBSCRIBE:
+    case HAVEN__REQUEST__BODY_BACKUP_START:
         return 0;
+    case HAVEN__REQUEST__BODY_BACKUP_FETCH:
+        return s_check_hold_id(r->backup_fetch->backup, err, errlen);
     case HAVEN__REQUEST__BODY_HOLD_CANCEL:
         return s_check_hold_id(r->hold_cancel->hold, err, errlen);
     case HAVEN__REQUEST__BODY_HOLD_ADDRESS:

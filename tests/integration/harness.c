@@ -225,6 +225,31 @@ hh_stop(hh_t *h)
 }
 
 void
+hh_crash(hh_t *h)
+{
+    if (h->broker <= 0)
+        return;
+    kill(h->broker, SIGKILL);
+    cr_assert(waitpid(h->broker, NULL, 0) == h->broker);
+    h->broker = 0;
+}
+
+long
+hh_broker_rss_kib(hh_t *h)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int) h->broker);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+void
 hh_restart(hh_t *h)
 {
     char text[2048];

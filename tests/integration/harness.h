@@ -29,7 +29,12 @@ typedef struct {
 void hh_start(hh_t *h, const char *extra_conf);
 /* SIGTERM the broker and assert it exits 0. */
 void hh_stop(hh_t *h);
-/* Start the broker again on the same data directory and port. */
+/* SIGKILL the broker: a crash, no chance to finish anything. */
+void hh_crash(hh_t *h);
+/* The broker's resident memory in KiB (from /proc). */
+long hh_broker_rss_kib(hh_t *h);
+/* Start the broker again on the same data directory and port (stopping it
+ * cleanly first if it runs). */
 void hh_restart(hh_t *h);
 /* Stop if running and remove the directory. */
 void hh_cleanup(hh_t *h);
