@@ -293,14 +293,47 @@ s_age(int64_t seconds, char *buf, size_t len)
         snprintf(buf, len, "%lldd ago", (long long) seconds / 86400);
 }
 
+static void
+s_print_queued(void *arg, uint64_t seq, const Haven__Request *req)
+{
+    (void) arg;
+    switch (req->body_case) {
+    case HAVEN__REQUEST__BODY_PUBLISH:
+        printf("  queued #%llu: publish the catalog (%zu units)\n", (unsigned long long) seq, req->publish->n_units);
+        break;
+    case HAVEN__REQUEST__BODY_UNIT_SET:
+        printf("  queued #%llu: set %s %s\n", (unsigned long long) seq, req->unit_set->unit,
+               hv_unit_status_name(req->unit_set->status));
+        break;
+    case HAVEN__REQUEST__BODY_CONFIRM:
+        printf("  queued #%llu: confirm everything is accurate\n", (unsigned long long) seq);
+        break;
+    case HAVEN__REQUEST__BODY_ACCEPT:
+        printf("  queued #%llu: accept referral %s\n", (unsigned long long) seq, req->accept->hold);
+        break;
+    case HAVEN__REQUEST__BODY_DECLINE:
+        printf("  queued #%llu: decline referral %s (%s)\n", (unsigned long long) seq, req->decline->hold,
+               hv_decline_reason_name(req->decline->reason));
+        break;
+    default:
+        break;
+    }
+}
+
 static int
 s_status(s_agent_t *a)
 {
     int code = s_flush(a);       /* send what waits first, so the view is current */
     size_t queued = 0;
     agt_outbox_count(a->outbox, &queued);
-    if (code == EX_UNAVAILABLE)
+    if (code == EX_UNAVAILABLE) {
+        /* the broker is away: say plainly what is still to be sent */
+        if (!a->json && queued) {
+            printf("waiting to be sent (oldest first):\n");
+            agt_outbox_each(a->outbox, 50, s_print_queued, NULL);
+        }
         return code;
+    }
     Haven__AgentStatus st = HAVEN__AGENT_STATUS__INIT;
     st.provider = (char *) a->provider;
     Haven__Request req = HAVEN__REQUEST__INIT;
@@ -338,8 +371,10 @@ s_status(s_agent_t *a)
             printf("  %-20s %-15s confirmed %s%s\n", u->spec->name, hv_unit_status_name(u->status),
                    age, u->stale ? "  STALE: run haven-agent confirm" : "");
         }
-        if (queued)
-            printf("%zu change%s still queued\n", queued, queued == 1 ? "" : "s");
+        if (queued) {
+            printf("%zu change%s still queued:\n", queued, queued == 1 ? "" : "s");
+            agt_outbox_each(a->outbox, 50, s_print_queued, NULL);
+        }
     }
     haven__reply__free_unpacked(rep, NULL);
     return code;
@@ -544,10 +579,15 @@ s_run(s_agent_t *a)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    time_t last_subscribe = 0;
+    time_t last_subscribe = 0, last_flush = 0;
     fprintf(stderr, "haven-agent: running for %s; waiting for referrals (Ctrl-C to stop)\n", a->provider);
     while (!s_stop) {
         bool refresh = false;
+        size_t queued = 0;
+        if (agt_outbox_count(a->outbox, &queued) == 0 && queued && time(NULL) - last_flush >= 2) {
+            s_flush(a);          /* keep trying what waits, every few seconds */
+            last_flush = time(NULL);
+        }
         if (time(NULL) - last_subscribe >= 30) {
             s_flush(a);
             Haven__Subscribe sub = HAVEN__SUBSCRIBE__INIT;

@@ -189,3 +189,34 @@ agt_outbox_count(agt_outbox_t *self, size_t *count_out)
         *count_out = st.ms_entries;
     return rc;
 }
+
+int
+agt_outbox_each(agt_outbox_t *self, size_t max,
+                void (*fn)(void *arg, uint64_t seq, const Haven__Request *req), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = s_err(mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn));
+    if (rc < 0)
+        return rc;
+    if ((rc = s_err(mdb_cursor_open(txn, self->queue, &cur))) == 0) {
+        size_t n = 0;
+        int op = MDB_FIRST;
+        while (n < max && mdb_cursor_get(cur, &k, &v, op) == 0) {
+            op = MDB_NEXT;
+            Haven__Request *r = haven__request__unpack(NULL, v.mv_size, v.mv_data);
+            uint64_t seq = 0;
+            if (k.mv_size == 8)
+                memcpy(&seq, k.mv_data, 8);
+            if (r) {
+                fn(arg, seq, r);
+                haven__request__free_unpacked(r, NULL);
+            }
+            n++;
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}

@@ -32,6 +32,10 @@ int agt_outbox_peek(agt_outbox_t *self, Haven__Request **req_out, uint64_t *seq_
 /* Remove an entry once it is acknowledged. */
 int agt_outbox_remove(agt_outbox_t *self, uint64_t seq);
 
+/* Call fn for each waiting entry, oldest first (at most max). */
+int agt_outbox_each(agt_outbox_t *self, size_t max,
+                    void (*fn)(void *arg, uint64_t seq, const Haven__Request *req), void *arg);
+
 /* How many entries wait. */
 int agt_outbox_count(agt_outbox_t *self, size_t *count_out);
 
