@@ -15,14 +15,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 #include "../proto/keys.h"
 #include "../proto/names.h"
 #include "../proto/conn.h"
+#include "audit.h"
 #include "backup.h"
+#include "watch.h"
 #include "broker.h"
 #include "log.h"
 #include "match.h"
@@ -47,6 +51,9 @@ struct brk_broker {
     GHashTable *subs;            /* curve Z85 -> GBytes routing id, for pushes */
     GHashTable *buckets;         /* curve Z85 -> s_bucket_t: searches per minute */
     brk_backup_t *backup;
+    brk_watches_t *watches;
+    struct s_alert *alerts;      /* found by the last refresh, to be delivered */
+    size_t n_alerts, cap_alerts;
     int64_t next_expiry;
 };
 
@@ -332,6 +339,82 @@ s_principal_record(void *arg, const void *key, size_t klen, const void *val, siz
     return rc;
 }
 
+/* Units of these kinds are never shown to this role. */
+static uint32_t
+s_hidden_kinds(int role)
+{
+    return role == HAVEN__ROLE__ROLE_ONCALL ? 0 : 1u << HAVEN__KIND__KIND_EMERGENCY;
+}
+
+static int
+s_watch_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    brk_broker_t *self = arg;
+    Haven__Watch *w = haven__watch__unpack(NULL, vlen, val);
+    if (!w)
+        return -EBADMSG;
+    const brk_principal_t *p = w->principal_key.len == 32
+        ? brk_principals_find(self->principals, w->principal_key.data) : NULL;
+    int rc = brk_watches_put(self->watches, w, self->districts, s_hidden_kinds(p ? p->role : 0));
+    if (rc < 0)
+        brk_log(BRK_LOG_WARN, "watch %s cannot be compiled (%s); it is ignored", w->id, strerror(-rc));
+    haven__watch__free_unpacked(w, NULL);
+    return 0;
+}
+
+typedef struct s_alert {
+    char watch[17];
+    uint8_t key[32];
+    uint32_t unit;
+} s_alert_t;
+
+static void
+s_alert_found(void *arg, const char *id, const uint8_t key[32])
+{
+    brk_broker_t *self = arg;
+    if (self->n_alerts == self->cap_alerts) {
+        size_t cap = self->cap_alerts ? self->cap_alerts * 2 : 16;
+        void *p = realloc(self->alerts, cap * sizeof *self->alerts);
+        if (!p)
+            return;
+        self->alerts = p;
+        self->cap_alerts = cap;
+    }
+    s_alert_t *a = &self->alerts[self->n_alerts++];
+    memcpy(a->watch, id, 17);
+    memcpy(a->key, key, 32);
+    a->unit = UINT32_MAX;        /* set by the caller */
+}
+
+/* A unit that just became available: which watches does it answer? */
+static void
+s_check_watches(brk_broker_t *self, const char *provider, const char *unit)
+{
+    if (!brk_watches_count(self->watches))
+        return;
+    int idx = brk_index_find_unit(self->index, provider, unit);
+    if (idx < 0)
+        return;
+    const brk_unit_t *u = brk_index_unit(self->index, (uint32_t) idx);
+    if (u->avail_pos == UINT32_MAX)
+        return;
+    size_t n;
+    const brk_avail_t *avail = brk_index_available(self->index, &n);
+    size_t before = self->n_alerts;
+    brk_watches_match(self->watches, self->index, &avail[u->avail_pos], s_now(), s_alert_found, self);
+    for (size_t i = before; i < self->n_alerts; i++)
+        self->alerts[i].unit = (uint32_t) idx;
+}
+
+static bool
+s_was_available(brk_broker_t *self, const char *provider, const char *unit)
+{
+    int idx = brk_index_find_unit(self->index, provider, unit);
+    return idx >= 0 && brk_index_unit(self->index, (uint32_t) idx)->avail_pos != UINT32_MAX;
+}
+
 /* Bring the caches in line with what a committed batch changed. */
 static void
 s_refresh(brk_broker_t *self)
@@ -365,11 +448,23 @@ s_refresh(brk_broker_t *self)
             brk_principals_each_agent(self->principals, d->provider, s_push_agent, &a);
             break;
         }
+        case BRK_DIRTY_WATCH:
+            rc = brk_store_get(self->store, txn, BRK_DB_WATCHES, d->unit, strlen(d->unit), &val, &vlen);
+            if (rc == 0)
+                rc = s_watch_record(self, NULL, 0, val, vlen);
+            else if (rc == -ENOENT) {
+                brk_watches_del(self->watches, d->unit);
+                rc = 0;
+            }
+            break;
         case BRK_DIRTY_UNIT: {
             int klen = brk_unit_key(d->provider, d->unit, key, sizeof key);
+            bool was = s_was_available(self, d->provider, d->unit);
             rc = brk_store_get(self->store, txn, BRK_DB_UNITS, key, (size_t) klen, &val, &vlen);
             if (rc == 0)
                 rc = s_index_unit_record(self, NULL, 0, val, vlen);
+            if (rc == 0 && !was)
+                s_check_watches(self, d->provider, d->unit);
             else if (rc == -ENOENT) {
                 brk_index_del_unit(self->index, d->provider, d->unit);
                 rc = 0;
@@ -420,6 +515,13 @@ s_op(int body)
     static const s_op_t decline = { brk_handle_decline, true, ROLE(AGENT) };
     static const s_op_t subscribe = { s_handle_subscribe, false, ANY_ROLE };
     static const s_op_t backup_start = { s_handle_backup_start, false, ROLE(ADMIN) };
+    static const s_op_t watch_create = { brk_handle_watch_create, true, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t watch_list = { brk_handle_watch_list, false, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t watch_cancel = { brk_handle_watch_cancel, true, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t inbox = { brk_handle_inbox, true, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t audit_verify = { brk_handle_audit_verify, false, ROLE(ADMIN) };
+    static const s_op_t audit_show = { brk_handle_audit_show, false, ROLE(ADMIN) };
+    static const s_op_t report = { brk_handle_report, false, ROLE(ADMIN) };
     static const s_op_t backup_fetch = { s_handle_backup_fetch, false, ROLE(ADMIN) };
     switch (body) {
     case HAVEN__REQUEST__BODY_PING: return &ping;
@@ -443,6 +545,13 @@ s_op(int body)
     case HAVEN__REQUEST__BODY_DECLINE: return &decline;
     case HAVEN__REQUEST__BODY_SUBSCRIBE: return &subscribe;
     case HAVEN__REQUEST__BODY_BACKUP_START: return &backup_start;
+    case HAVEN__REQUEST__BODY_WATCH_CREATE: return &watch_create;
+    case HAVEN__REQUEST__BODY_WATCH_LIST: return &watch_list;
+    case HAVEN__REQUEST__BODY_WATCH_CANCEL: return &watch_cancel;
+    case HAVEN__REQUEST__BODY_INBOX: return &inbox;
+    case HAVEN__REQUEST__BODY_AUDIT_VERIFY: return &audit_verify;
+    case HAVEN__REQUEST__BODY_AUDIT_SHOW: return &audit_show;
+    case HAVEN__REQUEST__BODY_REPORT: return &report;
     case HAVEN__REQUEST__BODY_BACKUP_FETCH: return &backup_fetch;
     default: return NULL;
     }
@@ -575,37 +684,94 @@ out:
     return rc;
 }
 
-/* Apply the batch's writes in one transaction; on MDB_MAP_FULL, grow the
- * map and apply them all again (the dead transaction kept nothing). */
+static void s_deliver_alerts(brk_broker_t *self);
+
+/* The audit record for a request: who, what, the outcome, and the flags
+ * its handler noted. Never free text. */
+static bool
+s_audited(const brk_request_t *r)
+{
+    if (!r->req)
+        return true;             /* malformed or refused before decoding */
+    switch (r->req->body_case) {
+    case HAVEN__REQUEST__BODY_PING:
+    case HAVEN__REQUEST__BODY_SUBSCRIBE:
+    case HAVEN__REQUEST__BODY_BACKUP_FETCH:
+        return false;
+    default:
+        return true;
+    }
+}
+
+static int
+s_audit(brk_broker_t *self, MDB_txn *txn, const brk_request_t *r)
+{
+    Haven__AuditRecord rec = HAVEN__AUDIT_RECORD__INIT;
+    rec.has_at = rec.has_role = rec.has_outcome = 1;
+    rec.at = self->ctx.now;
+    rec.principal = (char *) (r->who.name[0] ? r->who.name : "(unknown key)");
+    rec.role = r->who.role;
+    rec.action = (char *) (r->req ? s_op_name(r->req->body_case) : "malformed");
+    rec.outcome = r->status;
+    if (r->audit.detail[0])
+        rec.detail = (char *) r->audit.detail;
+    if (r->audit.search) {
+        rec.has_dims = rec.has_matching = rec.has_limit = 1;
+        rec.dims = r->audit.dims;
+        rec.region = (char *) r->audit.region;
+        rec.matching = r->audit.matching;
+        rec.limit = r->audit.limit;
+        rec.relax = (char *) r->audit.relax;
+    }
+    if (r->audit.reason) {
+        rec.has_reason = rec.has_kind = 1;
+        rec.reason = r->audit.reason;
+        rec.kind = r->audit.kind;
+    }
+    return brk_audit_append(self->store, txn, &rec);
+}
+
+/* Apply the batch's writes and record every request in the audit log, in
+ * one transaction; on MDB_MAP_FULL, grow the map and do it all again (the
+ * dead transaction kept nothing). */
 static void
-s_apply_writes(brk_broker_t *self, brk_request_t **writes, size_t n)
+s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
 {
     int rc;
+    size_t n_writes = 0;
+    for (size_t i = 0; i < n; i++)
+        n_writes += write[i];
     for (int attempt = 0; attempt < 8; attempt++) {
         MDB_txn *txn = NULL;
         self->ctx.n_dirty = 0;
         self->ctx.now = s_now();
         rc = brk_store_begin(self->store, NULL, true, &txn);
         for (size_t i = 0; rc == 0 && i < n; i++) {
-            brk_request_t *r = writes[i];
-            MDB_txn *child = NULL;
-            size_t dirty_mark = self->ctx.n_dirty;
-            if ((rc = brk_store_begin(self->store, txn, true, &child)) < 0)
-                break;
-            int hrc = s_op(r->req->body_case)->fn(&self->ctx, child, r);
-            if (hrc == 0) {
-                rc = brk_store_commit(child);
-            } else {
-                brk_store_abort(child);
-                self->ctx.n_dirty = dirty_mark;
-                if (hrc < 0 && hrc != -ENOSPC) {
-                    brk_log(BRK_LOG_ERROR, "%s failed: %s", s_op_name(r->req->body_case), strerror(-hrc));
-                    brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the broker's store failed: %s",
-                                    strerror(-hrc));
-                } else if (hrc == -ENOSPC) {
-                    rc = -ENOSPC;
+            brk_request_t *r = &batch[i];
+            if (write[i]) {
+                MDB_txn *child = NULL;
+                size_t dirty_mark = self->ctx.n_dirty;
+                if ((rc = brk_store_begin(self->store, txn, true, &child)) < 0)
+                    break;
+                int hrc = s_op(r->req->body_case)->fn(&self->ctx, child, r);
+                if (hrc == 0) {
+                    rc = brk_store_commit(child);
+                } else {
+                    brk_store_abort(child);
+                    self->ctx.n_dirty = dirty_mark;
+                    if (hrc == -ENOSPC) {
+                        rc = -ENOSPC;
+                        break;
+                    }
+                    if (hrc < 0) {
+                        brk_log(BRK_LOG_ERROR, "%s failed: %s", s_op_name(r->req->body_case), strerror(-hrc));
+                        brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the broker's store failed: %s",
+                                        strerror(-hrc));
+                    }
                 }
             }
+            if (rc == 0 && s_audited(r))
+                rc = s_audit(self, txn, r);
         }
         if (rc == 0) {
             rc = brk_store_commit(txn);
@@ -624,22 +790,24 @@ s_apply_writes(brk_broker_t *self, brk_request_t **writes, size_t n)
         break;
     }
     if (rc < 0) {
-        brk_log(BRK_LOG_ERROR, "committing %zu updates failed: %s", n, strerror(-rc));
+        brk_log(BRK_LOG_ERROR, "committing %zu updates failed: %s", n_writes, strerror(-rc));
         for (size_t i = 0; i < n; i++)
-            brk_reply_error(writes[i], HAVEN__STATUS__STATUS_INTERNAL,
-                            "the broker could not store the update (%s); it was not applied",
-                            strerror(-rc));
+            if (write[i])
+                brk_reply_error(&batch[i], HAVEN__STATUS__STATUS_INTERNAL,
+                                "the broker could not store the update (%s); it was not applied",
+                                strerror(-rc));
         self->ctx.n_dirty = 0;
         return;
     }
     s_refresh(self);
+    s_deliver_alerts(self);
 }
 
 static void
 s_serve_batch(brk_broker_t *self)
 {
-    brk_request_t *writes[self->cfg->batch_max];
-    size_t n = 0, n_writes = 0;
+    bool write[self->cfg->batch_max];
+    size_t n = 0;
     MDB_txn *rtxn = NULL;
     for (; n < (size_t) self->cfg->batch_max; n++) {
         brk_request_t *r = &self->batch[n];
@@ -649,17 +817,146 @@ s_serve_batch(brk_broker_t *self)
                 brk_log(BRK_LOG_ERROR, "receive failed: %s", zmq_strerror(-rc));
             break;
         }
-        if (rc == 2)
-            writes[n_writes++] = r;
+        write[n] = rc == 2;
     }
     if (rtxn)
         brk_store_abort(rtxn);   /* end reads before the write: no long readers */
-    if (n_writes)
-        s_apply_writes(self, writes, n_writes);
+    /* Reads are answered now; their audit records go into this cycle's
+     * commit with the writes, whose replies wait for it (group commit). */
+    for (size_t i = 0; i < n; i++)
+        if (!write[i])
+            s_send_reply(self, &self->batch[i]);
+    if (n)
+        s_apply(self, self->batch, write, n);
     for (size_t i = 0; i < n; i++) {
-        s_send_reply(self, &self->batch[i]);
+        if (write[i])
+            s_send_reply(self, &self->batch[i]);
         s_request_clear(&self->batch[i]);
     }
+}
+
+/* Run the alert hook with the alert as JSON on its stdin; never waits for
+ * it (children are reaped in the loop). */
+static void
+s_run_hook(brk_broker_t *self, const char *json)
+{
+    int fds[2];
+    if (!self->cfg->hook || pipe2(fds, O_CLOEXEC) < 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[0], 0);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, 1);
+        execl(self->cfg->hook, self->cfg->hook, (char *) NULL);
+        _exit(127);
+    }
+    close(fds[0]);
+    if (pid < 0) {
+        brk_log(BRK_LOG_ERROR, "cannot run the alert hook: %s", strerror(errno));
+    } else {
+        size_t len = strlen(json);
+        if (write(fds[1], json, len) != (ssize_t) len || write(fds[1], "\n", 1) != 1)
+            brk_log(BRK_LOG_WARN, "the alert hook did not take its input");
+    }
+    close(fds[1]);
+}
+
+/* Put what the watches found in their owners' inboxes, each with a fresh
+ * offer, then tell whoever is connected and run the hook. */
+static void
+s_deliver_alerts(brk_broker_t *self)
+{
+    if (!self->n_alerts)
+        return;
+    int64_t now = s_now();
+    int rc = -ENOSPC;
+    char (*tokens)[BRK_OFFER_TOKEN_MAX] = calloc(self->n_alerts, sizeof *tokens);
+    for (int attempt = 0; tokens && rc == -ENOSPC && attempt < 4; attempt++) {
+        MDB_txn *txn = NULL;
+        const void *val;
+        size_t vlen;
+        uint64_t seq = 0;
+        if ((rc = brk_store_begin(self->store, NULL, true, &txn)) < 0)
+            break;
+        if (brk_store_get(self->store, txn, BRK_DB_META, "inbox-seq", 9, &val, &vlen) == 0 && vlen == 8)
+            memcpy(&seq, val, 8);
+        for (size_t i = 0; rc == 0 && i < self->n_alerts; i++) {
+            const s_alert_t *a = &self->alerts[i];
+            const brk_unit_t *u = brk_index_unit(self->index, a->unit);
+            const brk_prov_t *p = brk_index_provider(self->index, u->prov);
+            brk_offer_t o = { 0 };
+            snprintf(o.provider, sizeof o.provider, "%s", p->id);
+            snprintf(o.unit, sizeof o.unit, "%s", u->name);
+            memcpy(o.principal, a->key, 32);
+            o.expires_at = now + self->cfg->offer_ttl_s;
+            o.version = u->version;
+            brk_offer_seal(self->token_key, &o, tokens[i], BRK_OFFER_TOKEN_MAX);
+            Haven__Alert al = HAVEN__ALERT__INIT;
+            al.watch = (char *) a->watch;
+            al.offer = tokens[i];
+            al.provider_id = (char *) p->id;
+            al.provider = p->name;
+            al.unit = (char *) u->name;
+            al.district = (char *) (u->district >= 0 ? brk_districts_code(self->districts, u->district) : "");
+            al.district_name = (char *) (u->district >= 0 ? brk_districts_name(self->districts, u->district) : "");
+            al.has_at = al.has_kind = 1;
+            al.at = now;
+            al.kind = p->kind;
+            al.phone = p->phone;
+            uint8_t key[40];
+            seq++;
+            memcpy(key, a->key, 32);
+            for (int b = 0; b < 8; b++)
+                key[32 + b] = (uint8_t) (seq >> (56 - 8 * b));
+            rc = brk_store_put_msg(self->store, txn, BRK_DB_INBOX, key, sizeof key, &al.base);
+        }
+        if (rc == 0)
+            rc = brk_store_put(self->store, txn, BRK_DB_META, "inbox-seq", 9, &seq, 8);
+        if (rc == 0) {
+            rc = brk_store_commit(txn);
+            txn = NULL;
+        }
+        if (txn)
+            brk_store_abort(txn);
+        if (rc == -ENOSPC)
+            brk_store_grow(self->store);
+    }
+    if (rc < 0)
+        brk_log(BRK_LOG_ERROR, "storing %zu watch alerts failed: %s", self->n_alerts, strerror(-rc));
+    for (size_t i = 0; rc == 0 && i < self->n_alerts; i++) {
+        const s_alert_t *a = &self->alerts[i];
+        const brk_unit_t *u = brk_index_unit(self->index, a->unit);
+        const brk_prov_t *p = brk_index_provider(self->index, u->prov);
+        const brk_principal_t *who = brk_principals_find(self->principals, a->key);
+        char z85[41];
+        hv_z85_encode32(a->key, z85);
+        s_push(self, z85, "alert", a->watch);
+        brk_log(BRK_LOG_INFO, "watch %s of %s matched %s/%s", a->watch, who ? who->name : "?", p->id, u->name);
+        if (self->cfg->hook) {
+            char when[32];
+            time_t t = (time_t) now;
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                                  "event", "watch-match", "watch", a->watch,
+                                  "principal", who ? who->name : "", "region",
+                                  u->district >= 0 ? brk_districts_region(self->districts, u->district) : "",
+                                  "provider_id", p->id, "provider", p->name, "kind", hv_kind_name(p->kind),
+                                  "unit", u->name,
+                                  "district", u->district >= 0 ? brk_districts_code(self->districts, u->district) : "",
+                                  "at", when);
+            char *text = json_dumps(j, JSON_COMPACT);
+            if (text)
+                s_run_hook(self, text);
+            free(text);
+            json_decref(j);
+        }
+    }
+    free(tokens);
+    self->n_alerts = 0;
 }
 
 /* Lapse holds and purge closed ones that are due, in their own commit. */
@@ -689,6 +986,7 @@ s_expire(brk_broker_t *self)
             return;
         }
         s_refresh(self);
+        s_deliver_alerts(self);
         if (n == 0)
             break;
     }
@@ -729,6 +1027,8 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
         if (items[2].revents & ZMQ_POLLIN) {
             brk_log(BRK_LOG_INFO, "stopping");
             return 0;
+        }
+        while (self->cfg->hook && waitpid(-1, NULL, WNOHANG) > 0) {
         }
         if (s_now() >= self->next_expiry) {
             s_expire(self);
@@ -836,7 +1136,8 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
                              self->principals)) < 0
         || (rc = brk_store_each(self->store, txn, BRK_DB_PROVIDERS, NULL, 0, s_index_provider_record,
                                 self)) < 0
-        || (rc = brk_store_each(self->store, txn, BRK_DB_UNITS, NULL, 0, s_index_unit_record, self)) < 0) {
+        || (rc = brk_store_each(self->store, txn, BRK_DB_UNITS, NULL, 0, s_index_unit_record, self)) < 0
+        || (rc = brk_store_each(self->store, txn, BRK_DB_WATCHES, NULL, 0, s_watch_record, self)) < 0) {
         brk_store_abort(txn);
         goto fail;
     }
@@ -865,6 +1166,7 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     brk_log_set_level((brk_log_level_t) cfg->log_level);
     self->index = brk_index_new();
     self->principals = brk_principals_new();
+    self->watches = brk_watches_new();
     self->token_key = sodium_malloc(BRK_OFFER_KEY_BYTES);
     self->batch = calloc((size_t) cfg->batch_max, sizeof *self->batch);
     if (!self->index || !self->principals || !self->token_key || !self->batch) {
@@ -893,7 +1195,7 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     }
     self->ctx = (brk_ctx_t) {
         .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
-        .principals = self->principals, .token_key = self->token_key,
+        .principals = self->principals, .token_key = self->token_key, .watches = self->watches,
     };
 
     /* The ZAP handler is bound, and proven to answer, before the server
@@ -960,6 +1262,8 @@ brk_broker_destroy(brk_broker_t **self_p)
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     brk_backup_destroy(&self->backup);   /* before the store it copies */
+    brk_watches_destroy(&self->watches);
+    free(self->alerts);
     brk_store_destroy(&self->store);
     brk_districts_destroy(&self->districts);
     brk_index_destroy(&self->index);

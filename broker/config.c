@@ -41,6 +41,8 @@ static const s_option_t s_options[] = {
     OPT("limits", map_size_mb, map_size_mb, 1, 1 << 20, 0),
     OPT("limits", max_holds_per_principal, max_holds, 1, 1000, 0),
     OPT("limits", searches_per_minute, searches_per_minute, 1, 1000000, 0),
+    OPT("limits", max_watches_per_principal, max_watches, 1, 1000, 0),
+    OPT("alerts", hook, hook, 0, 0, 2),
     OPT("timers", offer_ttl, offer_ttl_s, 1, 86400, 1),
     OPT("timers", hold_ttl, hold_ttl_s, 1, 7 * 86400, 1),
     OPT("timers", address_retention, address_retention_s, 1, 90 * 86400, 1),
@@ -115,6 +117,7 @@ brk_config_load(const char *path, brk_config_t **out, char *err, size_t errlen)
     c->offer_ttl_s = 15 * 60;
     c->max_holds = 5;
     c->searches_per_minute = 120;
+    c->max_watches = 5;
     c->hold_ttl_s = 2 * 3600;
     c->address_retention_s = 7 * 86400;
     c->reader_check_s = 60;
@@ -149,6 +152,7 @@ brk_config_destroy(brk_config_t **self_p)
     free(c->bind);
     free(c->data_dir);
     free(c->districts);
+    free(c->hook);
     free(c);
     *self_p = NULL;
 }

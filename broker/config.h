@@ -19,6 +19,8 @@ typedef struct {
     int64_t map_size_mb;         /* initial LMDB map size */
     int64_t max_holds;           /* [limits] max_holds_per_principal */
     int64_t searches_per_minute; /* [limits] per principal */
+    int64_t max_watches;         /* [limits] max_watches_per_principal */
+    char *hook;                  /* [alerts] hook: executable given each alert as JSON */
     int64_t offer_ttl_s;         /* [timers] offer_ttl */
     int64_t hold_ttl_s;          /* [timers] hold_ttl */
     int64_t address_retention_s; /* [timers] address_retention */

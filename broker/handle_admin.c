@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../proto/names.h"
+#include "audit.h"
 #include "log.h"
+#include "report.h"
 #include "request.h"
 
 int
@@ -51,6 +53,7 @@ brk_handle_provider_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         return rc;
     brk_log(BRK_LOG_INFO, "%s added provider %s (%s, %s)", r->who.name, p->id,
             hv_kind_name(p->kind), p->district);
+    snprintf(r->audit.detail, sizeof r->audit.detail, "provider %s", p->id);
     Haven__Reply reply = HAVEN__REPLY__INIT;
     return brk_reply_ok(r, &reply);
 }
@@ -123,6 +126,7 @@ brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         return rc;
     brk_log(BRK_LOG_INFO, "%s added principal %s (%s%s%s)", r->who.name, p->name,
             hv_role_name(p->role), p->provider ? " of " : "", p->provider ? p->provider : "");
+    snprintf(r->audit.detail, sizeof r->audit.detail, "principal %s (%s)", p->name, hv_role_name(p->role));
     Haven__Reply reply = HAVEN__REPLY__INIT;
     return brk_reply_ok(r, &reply);
 }
@@ -153,6 +157,7 @@ brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PRINCIPALS, k, 32, &p->base)) == 0
         && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PRINCIPAL, NULL, NULL, k)) == 0) {
         brk_log(BRK_LOG_INFO, "%s revoked principal %s", r->who.name, name);
+        snprintf(r->audit.detail, sizeof r->audit.detail, "principal %s", name);
         Haven__Reply reply = HAVEN__REPLY__INIT;
         rc = brk_reply_ok(r, &reply);
     }
@@ -175,5 +180,100 @@ brk_handle_principal_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         rc = brk_reply_ok(r, &reply);
     }
     brk_store_list_free(&l);
+    return rc;
+}
+
+int
+brk_handle_audit_verify(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    uint64_t records = 0, bad = 0;
+    char problem[256];
+    int rc = brk_audit_verify(ctx->store, txn, &records, &bad, problem, sizeof problem);
+    if (rc < 0 && rc != -EILSEQ)
+        return rc;
+    Haven__AuditVerifyReply body = HAVEN__AUDIT_VERIFY_REPLY__INIT;
+    body.ok = rc == 0;
+    body.has_records = 1;
+    body.records = records;
+    if (rc == -EILSEQ) {
+        body.has_first_bad = 1;
+        body.first_bad = bad;
+        body.problem = problem;
+        brk_log(BRK_LOG_WARN, "audit log check failed: %s", problem);
+    }
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_AUDIT_VERIFY;
+    reply.audit_verify = &body;
+    return brk_reply_ok(r, &reply);
+}
+
+typedef struct {
+    const char *principal;
+    uint32_t limit;
+    brk_store_list_t list;
+} s_show_t;
+
+static int
+s_show_one(void *arg, const Haven__AuditRecord *rec)
+{
+    s_show_t *s = arg;
+    if (s->principal && (!rec->principal || strcmp(rec->principal, s->principal) != 0))
+        return 0;
+    if (s->list.n == s->list.cap) {
+        size_t cap = s->list.cap ? s->list.cap * 2 : 64;
+        void *p = realloc(s->list.items, cap * sizeof *s->list.items);
+        if (!p)
+            return -ENOMEM;
+        s->list.items = p;
+        s->list.cap = cap;
+    }
+    /* copy: the record dies when the walk moves on */
+    size_t len = protobuf_c_message_get_packed_size(&rec->base);
+    uint8_t *buf = malloc(len + 1);
+    if (!buf)
+        return -ENOMEM;
+    protobuf_c_message_pack(&rec->base, buf);
+    s->list.items[s->list.n++] = protobuf_c_message_unpack(&haven__audit_record__descriptor, NULL, len, buf);
+    free(buf);
+    return s->list.n >= s->limit ? 1 : 0;
+}
+
+int
+brk_handle_audit_show(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__AuditShow *a = r->req->audit_show;
+    s_show_t s = { .principal = a->principal, .limit = a->has_limit && a->limit ? a->limit : 1000 };
+    s.list.desc = &haven__audit_record__descriptor;
+    int rc = brk_audit_each(ctx->store, txn, a->has_since ? a->since : 0, s_show_one, &s);
+    if (rc == 0) {
+        Haven__AuditRecord **recs = (Haven__AuditRecord **) s.list.items;
+        for (size_t i = 0; i < s.list.n; i++)
+            recs[i]->has_prev = recs[i]->has_hash = 0;
+        Haven__AuditShowReply body = HAVEN__AUDIT_SHOW_REPLY__INIT;
+        body.n_records = s.list.n;
+        body.records = recs;
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        reply.body_case = HAVEN__REPLY__BODY_AUDIT_SHOW;
+        reply.audit_show = &body;
+        rc = brk_reply_ok(r, &reply);
+    }
+    brk_store_list_free(&s.list);
+    return rc;
+}
+
+int
+brk_handle_report(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__Report *q = r->req->report;
+    Haven__ReportReply body;
+    int rc = brk_report_run(ctx->store, txn, ctx->index, ctx->districts, q->name, q->has_from ? q->from : 0,
+                            q->has_to ? q->to : 0, ctx->now, &body);
+    if (rc == 0) {
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        reply.body_case = HAVEN__REPLY__BODY_REPORT;
+        reply.report = &body;
+        rc = brk_reply_ok(r, &reply);
+    }
+    brk_report_free(&body);
     return rc;
 }

@@ -18,8 +18,8 @@
 
 #define HOLD_ID_LEN 16
 #define DEADLINE_KEY_LEN (8 + 1 + HOLD_ID_LEN)
-#define EXPIRE 'e'               /* a pending hold lapses */
-#define PURGE 'p'                /* a closed hold is deleted */
+#define EXPIRE BRK_DEADLINE_HOLD
+#define PURGE BRK_DEADLINE_PURGE
 
 static void
 s_deadline_key(int64_t when, char kind, const char *id, uint8_t key[DEADLINE_KEY_LEN])
@@ -31,8 +31,8 @@ s_deadline_key(int64_t when, char kind, const char *id, uint8_t key[DEADLINE_KEY
     memcpy(key + 9, id, HOLD_ID_LEN);
 }
 
-static int
-s_deadline(brk_ctx_t *ctx, MDB_txn *txn, int64_t when, char kind, const char *id, bool add)
+int
+brk_deadline(brk_ctx_t *ctx, MDB_txn *txn, int64_t when, char kind, const char *id, bool add)
 {
     uint8_t key[DEADLINE_KEY_LEN];
     s_deadline_key(when, kind, id, key);
@@ -102,7 +102,7 @@ s_drop_notes(Haven__Hold *h)
 static int
 s_close(brk_ctx_t *ctx, MDB_txn *txn, Haven__Hold *h, int state)
 {
-    int rc = s_deadline(ctx, txn, h->expires_at, EXPIRE, h->id, false);
+    int rc = brk_deadline(ctx, txn, h->expires_at, EXPIRE, h->id, false);
     if (rc < 0)
         return rc;
     h->state = state;
@@ -111,7 +111,7 @@ s_close(brk_ctx_t *ctx, MDB_txn *txn, Haven__Hold *h, int state)
     s_drop_notes(h);
     if ((rc = s_put_hold(ctx, txn, h)) < 0)
         return rc;
-    return s_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, h->id, true);
+    return brk_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, h->id, true);
 }
 
 static int
@@ -196,6 +196,8 @@ brk_handle_hold_prepare(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 }
 
 typedef struct {
+    const brk_ctx_t *ctx;
+    const char *region;          /* ...or, for on-call, any hold in this region */
     const uint8_t *idva;         /* count this principal's... */
     const char *provider;        /* ...or this provider's... */
     bool pending_only;           /* ...pending holds only */
@@ -215,6 +217,11 @@ s_scan_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen
         return -EBADMSG;
     bool mine = s->idva ? (h->idva_key.len == 32 && memcmp(h->idva_key.data, s->idva, 32) == 0)
                         : strcmp(h->provider, s->provider) == 0;
+    if (!mine && s->region && *s->region && h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
+        int u = brk_index_find_unit(s->ctx->index, h->provider, h->unit);
+        mine = u >= 0 && strcmp(brk_ctx_region(s->ctx, brk_index_unit(s->ctx->index, (uint32_t) u)->district),
+                                s->region) == 0;
+    }
     if (mine && (!s->pending_only || h->state == HAVEN__HOLD_STATE__HOLD_PENDING)) {
         s->count++;
         if (s->collect) {
@@ -305,12 +312,13 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     h.expires_at = ctx->now + ctx->cfg->hold_ttl_s;
     u->status = HAVEN__UNIT_STATUS__UNIT_HELD;
     if ((rc = s_put_hold(ctx, txn, &h)) < 0
-        || (rc = s_deadline(ctx, txn, h.expires_at, EXPIRE, id, true)) < 0
+        || (rc = brk_deadline(ctx, txn, h.expires_at, EXPIRE, id, true)) < 0
         || (rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base)) < 0
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, o.provider, o.unit, NULL)) < 0
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_REFERRAL, o.provider, id, NULL)) < 0)
         goto out;
     brk_log(BRK_LOG_INFO, "%s holds %s/%s as %s", r->who.name, o.provider, o.unit, id);
+    snprintf(r->audit.detail, sizeof r->audit.detail, "hold %s on %s/%s", id, o.provider, o.unit);
     h.n_notes = 0;               /* the reply does not echo the notes */
     h.notes = NULL;
     rc = s_reply_hold(ctx, r, &h);
@@ -365,6 +373,7 @@ brk_handle_hold_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
                && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
                                    HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0) {
         brk_log(BRK_LOG_INFO, "%s cancelled hold %s", r->who.name, h->id);
+        snprintf(r->audit.detail, sizeof r->audit.detail, "hold %s", h->id);
         rc = s_reply_hold(ctx, r, h);
     }
     haven__hold__free_unpacked(h, NULL);
@@ -395,6 +404,7 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             rc = s_set_unit(ctx, txn, h->provider, h->unit, 0, HAVEN__UNIT_STATUS__UNIT_OCCUPIED, a->version);
         if (rc == 0) {
             brk_log(BRK_LOG_INFO, "%s accepted hold %s", r->who.name, h->id);
+            snprintf(r->audit.detail, sizeof r->audit.detail, "hold %s on %s/%s", h->id, h->provider, h->unit);
             rc = s_reply_hold(ctx, r, h);
         }
     }
@@ -430,6 +440,10 @@ brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         if (rc == 0) {
             brk_log(BRK_LOG_INFO, "%s declined hold %s: %s", r->who.name, h->id,
                     hv_decline_reason_name(d->reason));
+            snprintf(r->audit.detail, sizeof r->audit.detail, "hold %s on %s/%s", h->id, h->provider, h->unit);
+            r->audit.reason = d->reason;
+            int p = brk_index_find_provider(ctx->index, h->provider);
+            r->audit.kind = p >= 0 ? brk_index_provider(ctx->index, (uint32_t) p)->kind : 0;
             rc = s_reply_hold(ctx, r, h);
         }
     }
@@ -446,6 +460,8 @@ brk_handle_hold_address(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         return rc;
     if (h->state == HAVEN__HOLD_STATE__HOLD_ACCEPTED && h->address) {
         brk_log(BRK_LOG_INFO, "%s fetched the sealed address of hold %s", r->who.name, h->id);
+        snprintf(r->audit.detail, sizeof r->audit.detail, "disclosure of hold %s on %s/%s", h->id,
+                 h->provider, h->unit);
         rc = s_reply_hold(ctx, r, h);
     } else if (h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
         rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
@@ -480,8 +496,9 @@ s_reply_holds(brk_ctx_t *ctx, brk_request_t *r, brk_store_list_t *l)
 int
 brk_handle_hold_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    s_scan_t s = { .idva = r->who.curve, .collect = true,
-                   .pending_only = r->req->hold_list->has_open_only && r->req->hold_list->open_only };
+    s_scan_t s = { .ctx = ctx, .idva = r->who.curve, .collect = true,
+                   .pending_only = r->req->hold_list->has_open_only && r->req->hold_list->open_only,
+                   .region = r->who.role == HAVEN__ROLE__ROLE_ONCALL ? r->who.region : NULL };
     int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
     if (rc == 0) {
         /* The IDVA sees where and what, never the notes or the address here. */
@@ -568,6 +585,13 @@ brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more)
         char kind = (char) d->keys[i][8];
         if ((rc = brk_store_del(ctx->store, txn, BRK_DB_DEADLINES, d->keys[i], DEADLINE_KEY_LEN)) < 0)
             break;
+        if (kind == BRK_DEADLINE_WATCH) {
+            rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, id, HOLD_ID_LEN);
+            if (rc == 0 || rc == -ENOENT)
+                rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, id, NULL);
+            d->handled++;
+            continue;
+        }
         Haven__Hold *h = NULL;
         rc = s_get_hold(ctx, txn, id, &h);
         if (rc == -ENOENT) {
@@ -582,7 +606,7 @@ brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more)
             h->closed_at = ctx->now;
             s_drop_notes(h);
             if ((rc = s_put_hold(ctx, txn, h)) == 0
-                && (rc = s_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, id, true)) == 0)
+                && (rc = brk_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, id, true)) == 0)
                 rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
                                 HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0);
             brk_log(BRK_LOG_INFO, "hold %s on %s/%s expired unanswered", id, h->provider, h->unit);

@@ -10,6 +10,8 @@
 #include "log.h"
 #include "match.h"
 #include "offer.h"
+#include "report.h"
+#include "../proto/cli.h"
 #include "request.h"
 
 /* Soft preference names, e.g. "language:pl", "specialist:lgbt",
@@ -83,11 +85,18 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if (limit > ctx->cfg->max_results)
         limit = (uint32_t) ctx->cfg->max_results;
 
+    bool oncall = r->who.role == HAVEN__ROLE__ROLE_ONCALL;
+    for (size_t i = 0; i < s->need->n_kinds; i++)
+        if (!oncall && s->need->kinds[i] == HAVEN__KIND__KIND_EMERGENCY)
+            return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
+                                   "emergency units are for on-call officers");
     int rc = brk_need_compile(s->need, ctx->districts, ctx->now, &need, err, sizeof err);
     if (rc == -ENOENT)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
     if (rc < 0)
         return rc;
+    /* Emergency units are the on-call service's: IDVAs never see them. */
+    brk_need_hide_kinds(need, oncall ? 0 : 1u << HAVEN__KIND__KIND_EMERGENCY);
     if ((rc = brk_match_search(need, ctx->index, limit, &res)) < 0)
         goto out;
 
@@ -176,7 +185,20 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     reply.body_case = HAVEN__REPLY__BODY_SEARCH;
     reply.search = &body;
     rc = brk_reply_ok(r, &reply);
-    /* The need's flags only, never free text: this line is safe to keep. */
+    /* For the audit log and the unmet-need report: the need's flags and
+     * the region searched, never districts or free text. */
+    r->audit.search = true;
+    r->audit.dims = brk_need_dims(s->need);
+    snprintf(r->audit.region, sizeof r->audit.region, "%s", brk_ctx_region(ctx, brk_need_reference(need)));
+    r->audit.matching = res.matching;
+    r->audit.limit = limit;
+    uint32_t most = 0;
+    for (int k = 0; k < BRK_RULE__COUNT; k++)
+        if (res.relax[k] > most) {
+            most = res.relax[k];
+            r->audit.relax = brk_rule_name((brk_rule_t) k);
+        }
+    hv_need_format(s->need, r->audit.detail, sizeof r->audit.detail);
     brk_log(BRK_LOG_DEBUG, "%s searched: %u matching, %u returned", r->who.name, res.matching, res.n_hits);
 out_free:
     free(offers);

@@ -25,6 +25,7 @@ struct brk_need {
     bool nrpf;
     uint8_t complex_needs;
     uint32_t kinds;              /* bit per Kind; 0: any */
+    uint32_t hidden_kinds;       /* bit per Kind: never shown, never counted */
     uint8_t specialist;
     bool include_stale;
     int reference;               /* district index, -1 */
@@ -262,11 +263,27 @@ s_unit_fail(const brk_need_t *need, const brk_avail_t *u)
          | need->feature_fail[u->features];
 }
 
+void
+brk_need_set_now(brk_need_t *need, int64_t now)
+{
+    if (need->from == need->now)
+        need->from = now;
+    need->now = now;
+}
+
+void
+brk_need_hide_kinds(brk_need_t *need, uint32_t kinds)
+{
+    need->hidden_kinds = kinds;
+}
+
 uint32_t
 brk_match_unit(const brk_need_t *need, const brk_index_t *index, const brk_avail_t *u)
 {
     size_t n;
     const brk_class_t *classes = brk_index_classes(index, &n);
+    if (need->hidden_kinds & (1u << classes[u->cls].kind))
+        return UINT32_MAX;
     return s_class_fail(need, &classes[u->cls]) | s_district_fail(need, u->district) | s_unit_fail(need, u);
 }
 
@@ -332,7 +349,8 @@ brk_match_search(const brk_need_t *need, const brk_index_t *index, uint32_t limi
         return -ENOMEM;
     }
     for (size_t c = 0; c < n_classes; c++)
-        class_fail[c] = s_class_fail(need, &classes[c]);
+        class_fail[c] = need->hidden_kinds & (1u << classes[c].kind) ? UINT32_MAX
+                                                                     : s_class_fail(need, &classes[c]);
     for (size_t d = 0; d < need->n_districts; d++)
         district_fail[d] = s_district_fail(need, (int) d);
 
@@ -342,7 +360,7 @@ brk_match_search(const brk_need_t *need, const brk_index_t *index, uint32_t limi
                       | (u->district >= 0 && (size_t) u->district < need->n_districts
                              ? district_fail[u->district] : BIT(BRK_RULE_EXCLUDED));
         if (fail) {
-            if ((fail & (fail - 1)) == 0)          /* exactly one rule */
+            if ((fail & (fail - 1)) == 0)          /* exactly one rule (hidden: all bits) */
                 out->relax[__builtin_ctz(fail)]++;
             continue;
         }

@@ -46,7 +46,15 @@ typedef struct brk_need brk_need_t;
 int brk_need_compile(const Haven__Need *need, brk_districts_t *districts,
                      int64_t now, brk_need_t **need_out, char *err, size_t errlen);
 
-/* The mask of rules an available unit's entry fails (bit per brk_rule_t). */
+/* Move a compiled need's clock (standing searches outlive their compile). */
+void brk_need_set_now(brk_need_t *need, int64_t now);
+
+/* Leave units of these kinds (bit per Kind) out altogether: not offered and
+ * not counted in relaxations (IDVAs do not see emergency units). */
+void brk_need_hide_kinds(brk_need_t *need, uint32_t kinds);
+
+/* The mask of rules an available unit's entry fails (bit per brk_rule_t);
+ * all bits set if its kind is hidden from this need. */
 uint32_t brk_match_unit(const brk_need_t *need, const brk_index_t *index, const brk_avail_t *unit);
 
 typedef struct {

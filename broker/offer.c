@@ -33,9 +33,12 @@ brk_offer_seal(const uint8_t key[BRK_OFFER_KEY_BYTES], const brk_offer_t *o,
     randombytes_buf(box, crypto_secretbox_NONCEBYTES);
     crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, plain, n, box, key);
     size_t blen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + n;
-    if (sodium_base64_encoded_len(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING) > len)
+    /* "o" first: a token must never start with '-', or a command line
+     * would take it for an option. */
+    if (sodium_base64_encoded_len(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING) + 1 > len)
         return -ENAMETOOLONG;
-    sodium_bin2base64(token, len, box, blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    token[0] = 'o';
+    sodium_bin2base64(token + 1, len - 1, box, blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     return 0;
 }
 
@@ -46,6 +49,9 @@ brk_offer_open(const uint8_t key[BRK_OFFER_KEY_BYTES], const char *token,
     uint8_t box[BOX_MAX], plain[PLAIN_MAX];
     size_t blen, n = 0;
     brk_offer_t o;
+    if (token[0] != 'o')
+        return -EINVAL;
+    token++;
     if (sodium_base642bin(box, sizeof box, token, strlen(token), NULL, &blen, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0
         || blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + 8 + 8 + 32 + 3)

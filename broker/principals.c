@@ -43,6 +43,7 @@ brk_principals_put(brk_principals_t *self, const Haven__Principal *p)
     r->role = p->role;
     snprintf(r->provider, sizeof r->provider, "%s", p->provider ? p->provider : "");
     r->revoked = p->has_revoked && p->revoked;
+    snprintf(r->region, sizeof r->region, "%s", p->region ? p->region : "");
     memcpy(r->curve, p->curve_key.data, 32);
     hv_z85_encode32(r->curve, r->curve_z85);
     if (p->has_seal_key && p->seal_key.len == 32)

@@ -17,6 +17,7 @@ typedef struct {
     uint8_t curve[32];
     char curve_z85[41];
     uint8_t seal[32];
+    char region[HV_TEXT_MAX + 1];    /* on-call: the region it covers, or "" */
 } brk_principal_t;
 
 typedef struct brk_principals brk_principals_t;

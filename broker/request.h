@@ -20,12 +20,24 @@ typedef struct {
     uint8_t *reply;              /* packed Reply, set by the handler */
     size_t reply_len;
     int status;                  /* the reply's status, for the log */
+    /* What the audit log records beyond who, what and the outcome; set by
+     * handlers. Flags and ids only. */
+    struct {
+        char detail[256];
+        uint32_t dims;
+        char region[HV_TEXT_MAX + 1];
+        uint32_t matching, limit;
+        const char *relax;
+        int reason, kind;
+        bool search;
+    } audit;
 } brk_request_t;
 
 /* What a committed write must refresh in the memory caches. */
 typedef enum {
     BRK_DIRTY_PROVIDER, BRK_DIRTY_UNIT, BRK_DIRTY_PRINCIPAL,
     BRK_DIRTY_REFERRAL,          /* tell the provider's subscribed agents (unit = hold id) */
+    BRK_DIRTY_WATCH,             /* reload a watch (unit = watch id) */
 } brk_dirty_kind_t;
 typedef struct {
     brk_dirty_kind_t kind;
@@ -44,6 +56,7 @@ typedef struct {
     int64_t now;                 /* the broker's clock for this batch */
     brk_dirty_t *dirty;
     size_t n_dirty, cap_dirty;
+    struct brk_watches *watches;
 } brk_ctx_t;
 
 /* Handlers return 0 when the request succeeded (reply packed), 1 when it
@@ -85,6 +98,26 @@ int brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_hold_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+
+/* Standing searches and inboxes (handle_watch.c). */
+int brk_handle_watch_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_watch_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_watch_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_inbox(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+
+/* Oversight (handle_admin.c). */
+int brk_handle_audit_verify(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_audit_show(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_report(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+
+/* The region of a district index ("" if none). */
+const char *brk_ctx_region(const brk_ctx_t *ctx, int district);
+
+/* Timers: a key in the store's deadline queue (handled by brk_holds_expire). */
+#define BRK_DEADLINE_HOLD 'e'    /* a pending hold lapses */
+#define BRK_DEADLINE_PURGE 'p'   /* a closed hold is deleted */
+#define BRK_DEADLINE_WATCH 'w'   /* a watch ends */
+int brk_deadline(brk_ctx_t *ctx, MDB_txn *txn, int64_t when, char kind, const char *id, bool add);
 
 /* Lapse pending holds and purge closed ones whose deadline is at or before
  * ctx->now, inside txn. Sets *more if it stopped at its batch size.

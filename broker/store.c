@@ -13,7 +13,8 @@ struct brk_store {
 };
 
 static const char *const s_db_names[BRK_DB__COUNT] = {
-    "meta", "principals", "names", "providers", "units", "holds", "deadlines",
+    "meta", "principals", "names", "providers", "units", "holds", "deadlines", "audit",
+    "watches", "inbox",
 };
 
 int
@@ -41,15 +42,29 @@ brk_lmdb_error(int rc)
     }
 }
 
+static int s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out);
+
 int
 brk_store_open(const char *dir, size_t map_size, brk_store_t **store_out)
+{
+    return s_open(dir, map_size, false, store_out);
+}
+
+int
+brk_store_open_copy(const char *dir, brk_store_t **store_out)
+{
+    return s_open(dir, 1 << 20, true, store_out);
+}
+
+static int
+s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out)
 {
     MDB_txn *txn = NULL;
     int rc;
     brk_store_t *self = calloc(1, sizeof *self);
     if (!self)
         return -ENOMEM;
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+    if (!copy && mkdir(dir, 0700) < 0 && errno != EEXIST) {
         rc = -errno;
         goto fail;
     }
@@ -60,17 +75,18 @@ brk_store_open(const char *dir, size_t map_size, brk_store_t **store_out)
     if ((rc = brk_lmdb_error(mdb_env_set_mapsize(self->env, map_size))) < 0)
         goto fail;
     /* Durable commits (no MDB_NOSYNC): an ack means the update is on disk. */
-    if ((rc = brk_lmdb_error(mdb_env_open(self->env, dir, MDB_NOTLS, 0600))) < 0)
+    if ((rc = brk_lmdb_error(mdb_env_open(self->env, dir,
+                                          MDB_NOTLS | (copy ? MDB_RDONLY | MDB_NOLOCK : 0), 0600))) < 0)
         goto fail;
     /* The file may be larger than asked (it grew earlier): use its size. */
     MDB_envinfo info;
     mdb_env_info(self->env, &info);
     self->map_size = info.me_mapsize;
 
-    if ((rc = brk_lmdb_error(mdb_txn_begin(self->env, NULL, 0, &txn))) < 0)
+    if ((rc = brk_lmdb_error(mdb_txn_begin(self->env, NULL, copy ? MDB_RDONLY : 0, &txn))) < 0)
         goto fail;
     for (int i = 0; i < BRK_DB__COUNT; i++)
-        if ((rc = brk_lmdb_error(mdb_dbi_open(txn, s_db_names[i], MDB_CREATE, &self->dbi[i]))) < 0)
+        if ((rc = brk_lmdb_error(mdb_dbi_open(txn, s_db_names[i], copy ? 0 : MDB_CREATE, &self->dbi[i]))) < 0)
             goto fail;
     if ((rc = brk_lmdb_error(mdb_txn_commit(txn))) < 0) {
         txn = NULL;
@@ -298,4 +314,25 @@ int
 brk_store_copy_fd(brk_store_t *self, int fd)
 {
     return brk_lmdb_error(mdb_env_copyfd2(self->env, fd, MDB_CP_COMPACT));
+}
+
+int
+brk_store_del_prefix(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix, size_t plen)
+{
+    MDB_cursor *cur;
+    MDB_val k = { plen, (void *) prefix }, v;
+    int n = 0, rc = brk_lmdb_error(mdb_cursor_open(txn, self->dbi[db], &cur));
+    if (rc < 0)
+        return rc;
+    rc = brk_lmdb_error(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+    while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
+        if ((rc = brk_lmdb_error(mdb_cursor_del(cur, 0))) < 0)
+            break;
+        n++;
+        rc = brk_lmdb_error(mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT));
+        if (rc == -EINVAL || rc == -ENOENT)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == -ENOENT || rc == 0 || rc == -EINVAL ? n : rc;
 }

@@ -18,7 +18,10 @@ typedef enum {
     BRK_DB_PROVIDERS,     /* provider id -> Provider */
     BRK_DB_UNITS,         /* provider id NUL unit name -> Unit */
     BRK_DB_HOLDS,         /* hold id -> Hold */
-    BRK_DB_DEADLINES,     /* be64 time, kind, hold id -> "" : the timers' queue */
+    BRK_DB_DEADLINES,     /* be64 time, kind, id -> "" : the timers' queue */
+    BRK_DB_AUDIT,         /* be64 seq -> AuditRecord, hash-chained */
+    BRK_DB_WATCHES,       /* watch id -> Watch */
+    BRK_DB_INBOX,         /* 32-byte curve key, be64 seq -> Alert */
     BRK_DB__COUNT
 } brk_db_t;
 
@@ -30,6 +33,10 @@ int brk_lmdb_error(int rc);
 /* Open (creating if needed) the store in dir with an initial map size.
  * Returns 0 or -errno. Caller owns *store_out. */
 int brk_store_open(const char *dir, size_t map_size, brk_store_t **store_out);
+
+/* Open a copy of a store read-only, without its lock file (for checking a
+ * backup; not for a store a broker is writing). */
+int brk_store_open_copy(const char *dir, brk_store_t **store_out);
 void brk_store_destroy(brk_store_t **self_p);
 
 /* Transactions. parent may be NULL; a child of a write transaction is a
@@ -67,6 +74,10 @@ typedef int (*brk_store_each_fn)(void *arg, const void *key, size_t klen,
                                  const void *val, size_t vlen);
 int brk_store_each(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix,
                    size_t plen, brk_store_each_fn fn, void *arg);
+
+/* Delete every record whose key starts with prefix. Returns how many, or
+ * -errno. */
+int brk_store_del_prefix(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix, size_t plen);
 
 /* Count records in a table. */
 int brk_store_count(brk_store_t *self, MDB_txn *txn, brk_db_t db, size_t *count_out);

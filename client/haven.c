@@ -32,6 +32,14 @@ s_usage(FILE *f)
             "  holds                   your holds and what the providers answered\n"
             "  cancel HOLD             give a held unit back\n"
             "  address HOLD            the address, once the provider has accepted\n"
+            "  watch [need options] --for DURATION\n"
+            "                          a standing search: you are alerted, with a fresh offer,\n"
+            "                          when a unit that fits becomes available (e.g. --for 12h)\n"
+            "  watch --list            your watches (on-call: and your region's)\n"
+            "  watch --cancel WATCH\n"
+            "  inbox [--keep] [--follow]\n"
+            "                          alerts from your watches (read ones are cleared unless\n"
+            "                          --keep); --follow stays connected and shows each at once\n"
             "\n"
             "%s"
             "\n"
@@ -433,10 +441,178 @@ s_address(hv_cli_t *cli, const char *id, bool json)
     return EX_OK;
 }
 
+static void
+s_print_alert(const Haven__Alert *a, json_t *arr)
+{
+    char when[32];
+    s_iso8601(a->at, when, sizeof when);
+    if (arr) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:s}", "watch", a->watch,
+                              "offer", a->offer, "provider_id", a->provider_id, "provider", a->provider,
+                              "unit", a->unit, "district", a->district, "district_name", a->district_name,
+                              "kind", hv_kind_name(a->kind), "at", when);
+        if (a->phone)
+            json_object_set_new(j, "phone", json_string(a->phone));
+        json_array_append_new(arr, j);
+        return;
+    }
+    printf("%s  watch %s: %s, %s (%s) in %s\n", when, a->watch, a->provider ? a->provider : a->provider_id,
+           a->unit, hv_kind_name(a->kind), a->district_name ? a->district_name : a->district);
+    if (a->phone)
+        printf("    out of hours: %s\n", a->phone);
+    printf("    offer: %s\n", a->offer);
+}
+
+static int
+s_inbox(hv_cli_t *cli, bool keep, bool follow, bool json)
+{
+    Haven__Inbox in = HAVEN__INBOX__INIT;
+    in.has_keep = 1;
+    in.keep = keep;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_INBOX;
+    req.inbox = &in;
+    time_t last_subscribe = 0;
+    bool first = true;
+    for (;;) {
+        if (follow && time(NULL) - last_subscribe >= 30) {
+            Haven__Subscribe sub = HAVEN__SUBSCRIBE__INIT;
+            Haven__Request sreq = HAVEN__REQUEST__INIT;
+            sreq.body_case = HAVEN__REQUEST__BODY_SUBSCRIBE;
+            sreq.subscribe = &sub;
+            Haven__Reply *srep = NULL;
+            int src = hv_cli_call(cli, &sreq, &srep);
+            if (src != EX_OK)
+                return src;
+            haven__reply__free_unpacked(srep, NULL);
+            last_subscribe = time(NULL);
+        }
+        Haven__Reply *rep = NULL;
+        int rc = hv_cli_call(cli, &req, &rep);
+        if (rc != EX_OK)
+            return rc;
+        const Haven__InboxReply *box = rep->inbox;
+        json_t *arr = json ? json_array() : NULL;
+        if (!json && first && box->n_alerts == 0 && !follow)
+            printf("Your inbox is empty.\n");
+        for (size_t i = 0; i < box->n_alerts; i++)
+            s_print_alert(box->alerts[i], arr);
+        if (arr) {
+            if (follow) {
+                for (size_t i = 0; i < json_array_size(arr); i++) {
+                    json_dumpf(json_array_get(arr, i), stdout, JSON_COMPACT);
+                    putchar('\n');
+                }
+                json_decref(arr);
+            } else {
+                json_t *doc = json_pack("{s:o}", "alerts", arr);
+                json_dumpf(doc, stdout, JSON_INDENT(1));
+                putchar('\n');
+                json_decref(doc);
+            }
+        }
+        fflush(stdout);
+        haven__reply__free_unpacked(rep, NULL);
+        first = false;
+        if (!follow)
+            return EX_OK;
+        /* wait for a push (or re-subscribe every 30 s) */
+        Haven__Reply *note = NULL;
+        while (time(NULL) - last_subscribe < 30
+               && hv_conn_wait_notify(hv_cli_conn(cli), 1000, &note) != 0) {
+        }
+        if (note)
+            haven__reply__free_unpacked(note, NULL);
+    }
+}
+
+static int
+s_watch(hv_cli_t *cli, hv_need_t *need, const char *for_text, bool list, const char *cancel, bool json)
+{
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    Haven__Reply *rep = NULL;
+    char err[256];
+    int rc;
+    if (list) {
+        Haven__WatchList wl = HAVEN__WATCH_LIST__INIT;
+        req.body_case = HAVEN__REQUEST__BODY_WATCH_LIST;
+        req.watch_list = &wl;
+        if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK)
+            return rc;
+        json_t *arr = json_array();
+        if (!json && rep->watches->n_watches == 0)
+            printf("No watches.\n");
+        for (size_t i = 0; i < rep->watches->n_watches; i++) {
+            const Haven__Watch *w = rep->watches->watches[i];
+            char until[32], summary[512];
+            s_iso8601(w->expires_at, until, sizeof until);
+            hv_need_format(w->need, summary, sizeof summary);
+            if (json)
+                json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s, s:s}", "watch", w->id,
+                                                     "principal", w->principal, "region", w->region,
+                                                     "expires_at", until, "need", summary));
+            else
+                printf("%s  %-16s until %s  %s%s%s\n", w->id, w->principal ? w->principal : "", until, summary,
+                       w->region && *w->region ? "  in " : "", w->region ? w->region : "");
+        }
+        if (json) {
+            json_t *doc = json_pack("{s:o}", "watches", arr);
+            json_dumpf(doc, stdout, JSON_INDENT(1));
+            putchar('\n');
+            json_decref(doc);
+        } else {
+            json_decref(arr);
+        }
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_OK;
+    }
+    if (cancel) {
+        Haven__WatchCancel wc = HAVEN__WATCH_CANCEL__INIT;
+        wc.watch = (char *) cancel;
+        req.body_case = HAVEN__REQUEST__BODY_WATCH_CANCEL;
+        req.watch_cancel = &wc;
+        if (hv_request_validate(&req, err, sizeof err) < 0) {
+            hv_cli_error(PROG, "'%s' is not a watch id", cancel);
+            return EX_USAGE;
+        }
+        if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK)
+            return rc;
+        printf(json ? "{\"cancelled\": \"%s\"}\n" : "cancelled watch %s\n", cancel);
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_OK;
+    }
+    int64_t secs;
+    if (!for_text || hv_duration_parse(for_text, &secs) < 0 || secs < 60 || secs > 30 * 86400) {
+        hv_cli_error(PROG, "watch needs --for DURATION, from 1m to 30d (e.g. --for 12h)");
+        return EX_USAGE;
+    }
+    Haven__WatchCreate wc = HAVEN__WATCH_CREATE__INIT;
+    wc.need = hv_need_message(need);
+    wc.for_s = (uint32_t) secs;
+    req.body_case = HAVEN__REQUEST__BODY_WATCH_CREATE;
+    req.watch_create = &wc;
+    if (hv_request_validate(&req, err, sizeof err) < 0) {
+        hv_cli_error(PROG, "%s", err);
+        return EX_USAGE;
+    }
+    if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK)
+        return rc;
+    char until[32];
+    s_iso8601(rep->watch->expires_at, until, sizeof until);
+    if (json)
+        printf("{\"watch\": \"%s\", \"expires_at\": \"%s\"}\n", rep->watch->id, until);
+    else {
+        printf("%s\n", rep->watch->id);
+        fprintf(stderr, "watching until %s; alerts land in `haven inbox` (or live with --follow)\n", until);
+    }
+    haven__reply__free_unpacked(rep, NULL);
+    return EX_OK;
+}
+
 int
 main(int argc, char **argv)
 {
-    enum { O_CONFIG = 1, O_JSON, O_HELP, O_VERSION, O_NOTE_FILE };
+    enum { O_CONFIG = 1, O_JSON, O_HELP, O_VERSION, O_NOTE_FILE, O_FOR, O_LIST, O_CANCEL, O_FOLLOW, O_KEEP };
     struct option opts[64];
     const struct option *need_opts = hv_need_options();
     size_t n = 0;
@@ -445,6 +621,11 @@ main(int argc, char **argv)
     opts[n++] = (struct option) { "help", no_argument, NULL, O_HELP };
     opts[n++] = (struct option) { "version", no_argument, NULL, O_VERSION };
     opts[n++] = (struct option) { "note-file", required_argument, NULL, O_NOTE_FILE };
+    opts[n++] = (struct option) { "for", required_argument, NULL, O_FOR };
+    opts[n++] = (struct option) { "list", no_argument, NULL, O_LIST };
+    opts[n++] = (struct option) { "cancel", required_argument, NULL, O_CANCEL };
+    opts[n++] = (struct option) { "follow", no_argument, NULL, O_FOLLOW };
+    opts[n++] = (struct option) { "keep", no_argument, NULL, O_KEEP };
     for (size_t i = 0; need_opts[i].name && n < 63; i++)
         opts[n++] = need_opts[i];
     opts[n] = (struct option) { NULL, 0, NULL, 0 };
@@ -452,8 +633,8 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "keygen") == 0)
         return hv_cli_keygen(PROG, argc - 1, argv + 1);
 
-    const char *config = NULL, *note_file = NULL;
-    bool json = false, need_given = false;
+    const char *config = NULL, *note_file = NULL, *for_text = NULL, *cancel = NULL;
+    bool json = false, need_given = false, list = false, follow = false, keep = false;
     char err[256];
     int c, rc = EX_OK;
     hv_need_t *need = hv_need_new();
@@ -466,6 +647,16 @@ main(int argc, char **argv)
             json = true;
         } else if (c == O_NOTE_FILE) {
             note_file = optarg;
+        } else if (c == O_FOR) {
+            for_text = optarg;
+        } else if (c == O_LIST) {
+            list = true;
+        } else if (c == O_CANCEL) {
+            cancel = optarg;
+        } else if (c == O_FOLLOW) {
+            follow = true;
+        } else if (c == O_KEEP) {
+            keep = true;
         } else if (c == O_HELP) {
             s_usage(stdout);
             goto out;
@@ -495,6 +686,7 @@ main(int argc, char **argv)
     char **args = argv + optind + 1;
     static const struct { const char *name; int args; } cmds[] = {
         { "search", 0 }, { "hold", 1 }, { "holds", 0 }, { "cancel", 1 }, { "address", 1 },
+        { "watch", 0 }, { "inbox", 0 },
     };
     int which = -1;
     for (int i = 0; i < (int) (sizeof cmds / sizeof cmds[0]); i++)
@@ -511,8 +703,18 @@ main(int argc, char **argv)
         rc = EX_USAGE;
         goto out;
     }
-    if (need_given && which != 0) {
-        hv_cli_error(PROG, "need options go with search");
+    if (need_given && which != 0 && which != 5) {
+        hv_cli_error(PROG, "need options go with search and watch");
+        rc = EX_USAGE;
+        goto out;
+    }
+    if ((for_text || list || cancel) && which != 5) {
+        hv_cli_error(PROG, "--for, --list and --cancel go with watch");
+        rc = EX_USAGE;
+        goto out;
+    }
+    if ((follow || keep) && which != 6) {
+        hv_cli_error(PROG, "--follow and --keep go with inbox");
         rc = EX_USAGE;
         goto out;
     }
@@ -528,7 +730,9 @@ main(int argc, char **argv)
         case 1: rc = s_hold(cli, args[0], note_file, json); break;
         case 2: rc = s_holds(cli, json); break;
         case 3: rc = s_cancel(cli, args[0], json); break;
-        default: rc = s_address(cli, args[0], json); break;
+        case 4: rc = s_address(cli, args[0], json); break;
+        case 5: rc = s_watch(cli, need, for_text, list, cancel, json); break;
+        default: rc = s_inbox(cli, keep, follow, json); break;
         }
     }
     hv_cli_destroy(&cli);

@@ -350,6 +350,10 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
         }
         if (p->provider && *p->provider)
             return s_fail(err, errlen, "only agent principals belong to a provider");
+        if (p->region && *p->region && p->role != HAVEN__ROLE__ROLE_ONCALL)
+            return s_fail(err, errlen, "only on-call principals cover a region");
+        if (p->region && *p->region && !hv_valid_text(p->region, HV_TEXT_MAX))
+            return s_fail(err, errlen, "region must be 1-%d printable characters", HV_TEXT_MAX);
         return 0;
     }
     case HAVEN__REQUEST__BODY_PRINCIPAL_REVOKE:
@@ -402,6 +406,26 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
     case HAVEN__REQUEST__BODY_SUBSCRIBE:
     case HAVEN__REQUEST__BODY_BACKUP_START:
         return 0;
+    case HAVEN__REQUEST__BODY_WATCH_CREATE:
+        if (r->watch_create->for_s < 60 || r->watch_create->for_s > 30 * 86400)
+            return s_fail(err, errlen, "a watch lasts from 1 minute to 30 days (--for)");
+        return s_check_need(r->watch_create->need, err, errlen);
+    case HAVEN__REQUEST__BODY_WATCH_LIST:
+    case HAVEN__REQUEST__BODY_INBOX:
+    case HAVEN__REQUEST__BODY_AUDIT_VERIFY:
+        return 0;
+    case HAVEN__REQUEST__BODY_WATCH_CANCEL:
+        return s_check_hold_id(r->watch_cancel->watch, err, errlen);
+    case HAVEN__REQUEST__BODY_AUDIT_SHOW:
+        if (r->audit_show->principal && !hv_valid_id(r->audit_show->principal))
+            return s_fail(err, errlen, "--principal takes a principal's name");
+        return 0;
+    case HAVEN__REQUEST__BODY_REPORT: {
+        const char *n = r->report->name;
+        if (strcmp(n, "unmet") && strcmp(n, "declines") && strcmp(n, "occupancy") && strcmp(n, "stale"))
+            return s_fail(err, errlen, "reports are unmet, declines, occupancy and stale");
+        return 0;
+    }
     case HAVEN__REQUEST__BODY_BACKUP_FETCH:
         return s_check_hold_id(r->backup_fetch->backup, err, errlen);
     case HAVEN__REQUEST__BODY_HOLD_CANCEL:

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* Standing searches ("watches") and the inbox their alerts land in. An
+ * on-call officer also sees the watches of its region. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../proto/names.h"
+#include "log.h"
+#include "match.h"
+#include "request.h"
+
+#define EMERGENCY (1u << HAVEN__KIND__KIND_EMERGENCY)
+
+const char *
+brk_ctx_region(const brk_ctx_t *ctx, int district)
+{
+    return district >= 0 && (size_t) district < brk_districts_count(ctx->districts)
+        ? brk_districts_region(ctx->districts, district) : "";
+}
+
+typedef struct {
+    const brk_principal_t *who;
+    bool region_too;
+    size_t own;
+    brk_store_list_t list;
+} s_scan_t;
+
+static int
+s_scan(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    s_scan_t *s = arg;
+    Haven__Watch *w = haven__watch__unpack(NULL, vlen, val);
+    if (!w)
+        return -EBADMSG;
+    bool own = w->principal_key.len == 32 && memcmp(w->principal_key.data, s->who->curve, 32) == 0;
+    bool region = s->region_too && s->who->region[0] && w->region && strcmp(w->region, s->who->region) == 0;
+    s->own += own;
+    if ((own || region) && s->list.cap != (size_t) -1) {
+        if (s->list.n == s->list.cap) {
+            size_t cap = s->list.cap ? s->list.cap * 2 : 16;
+            void *p = realloc(s->list.items, cap * sizeof *s->list.items);
+            if (!p) {
+                haven__watch__free_unpacked(w, NULL);
+                return -ENOMEM;
+            }
+            s->list.items = p;
+            s->list.cap = cap;
+        }
+        s->list.items[s->list.n++] = &w->base;
+        return 0;
+    }
+    haven__watch__free_unpacked(w, NULL);
+    return 0;
+}
+
+int
+brk_handle_watch_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__WatchCreate *c = r->req->watch_create;
+    brk_need_t *need = NULL;
+    char err[256], id[17];
+    uint8_t raw[8];
+    bool oncall = r->who.role == HAVEN__ROLE__ROLE_ONCALL;
+    for (size_t i = 0; i < c->need->n_kinds; i++)
+        if (!oncall && c->need->kinds[i] == HAVEN__KIND__KIND_EMERGENCY)
+            return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
+                                   "emergency units are for on-call officers");
+    int rc = brk_need_compile(c->need, ctx->districts, ctx->now, &need, err, sizeof err);
+    if (rc == -ENOENT)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
+    if (rc < 0)
+        return rc;
+    int ref = brk_need_reference(need);
+    free(need);
+    s_scan_t s = { .who = &r->who };
+    s.list.cap = (size_t) -1;    /* count only */
+    if ((rc = brk_store_each(ctx->store, txn, BRK_DB_WATCHES, NULL, 0, s_scan, &s)) < 0)
+        return rc;
+    if ((int64_t) s.own >= ctx->cfg->max_watches)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
+                               "you have %zu watches, the most allowed (limits.max_watches_per_principal); "
+                               "cancel one with haven watch --cancel", s.own);
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+    Haven__Watch w = HAVEN__WATCH__INIT;
+    w.id = id;
+    w.need = c->need;
+    w.has_created_at = w.has_expires_at = 1;
+    w.created_at = ctx->now;
+    w.expires_at = ctx->now + c->for_s;
+    w.principal = r->who.name;
+    w.has_principal_key = 1;
+    w.principal_key = (ProtobufCBinaryData) { 32, r->who.curve };
+    w.region = (char *) brk_ctx_region(ctx, ref);
+    if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_WATCHES, id, 16, &w.base)) < 0
+        || (rc = brk_deadline(ctx, txn, w.expires_at, BRK_DEADLINE_WATCH, id, true)) < 0
+        || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, id, NULL)) < 0)
+        return rc;
+    snprintf(r->audit.detail, sizeof r->audit.detail, "watch %s for %us", id, c->for_s);
+    w.has_principal_key = 0;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_WATCH;
+    reply.watch = &w;
+    return brk_reply_ok(r, &reply);
+}
+
+int
+brk_handle_watch_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    s_scan_t s = { .who = &r->who, .region_too = r->who.role == HAVEN__ROLE__ROLE_ONCALL };
+    int rc = brk_store_each(ctx->store, txn, BRK_DB_WATCHES, NULL, 0, s_scan, &s);
+    if (rc == 0) {
+        for (size_t i = 0; i < s.list.n; i++)
+            ((Haven__Watch *) s.list.items[i])->has_principal_key = 0;
+        Haven__WatchListReply body = HAVEN__WATCH_LIST_REPLY__INIT;
+        body.n_watches = s.list.n;
+        body.watches = (Haven__Watch **) s.list.items;
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        reply.body_case = HAVEN__REPLY__BODY_WATCHES;
+        reply.watches = &body;
+        rc = brk_reply_ok(r, &reply);
+    }
+    brk_store_list_free(&s.list);
+    return rc;
+}
+
+int
+brk_handle_watch_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const char *id = r->req->watch_cancel->watch;
+    Haven__Watch *w = NULL;
+    int rc = brk_store_get_msg(ctx->store, txn, BRK_DB_WATCHES, id, strlen(id), &haven__watch__descriptor,
+                               (ProtobufCMessage **) &w);
+    if (rc == -ENOENT || (rc == 0 && (w->principal_key.len != 32
+                                      || memcmp(w->principal_key.data, r->who.curve, 32) != 0))) {
+        if (w)
+            haven__watch__free_unpacked(w, NULL);
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no watch %s of yours", id);
+    }
+    if (rc < 0)
+        return rc;
+    if ((rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, id, strlen(id))) == 0
+        && (rc = brk_deadline(ctx, txn, w->expires_at, BRK_DEADLINE_WATCH, id, false)) == 0
+        && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, id, NULL)) == 0) {
+        snprintf(r->audit.detail, sizeof r->audit.detail, "watch %s", id);
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        rc = brk_reply_ok(r, &reply);
+    }
+    haven__watch__free_unpacked(w, NULL);
+    return rc;
+}
+
+int
+brk_handle_inbox(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    brk_store_list_t l;
+    bool keep = r->req->inbox->has_keep && r->req->inbox->keep;
+    int rc = brk_store_list(ctx->store, txn, BRK_DB_INBOX, r->who.curve, 32, &haven__alert__descriptor, &l);
+    if (rc < 0)
+        return rc;
+    Haven__InboxReply body = HAVEN__INBOX_REPLY__INIT;
+    body.n_alerts = l.n;
+    body.alerts = (Haven__Alert **) l.items;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_INBOX;
+    reply.inbox = &body;
+    rc = brk_reply_ok(r, &reply);
+    if (rc == 0 && !keep && l.n) {
+        /* read: the alerts leave the inbox (the reply goes after the commit) */
+        int n = brk_store_del_prefix(ctx->store, txn, BRK_DB_INBOX, r->who.curve, 32);
+        rc = n < 0 ? n : 0;
+    }
+    brk_store_list_free(&l);
+    return rc;
+}
