@@ -52,6 +52,7 @@ struct brk_broker {
     GHashTable *buckets;         /* curve Z85 -> s_bucket_t: searches per minute */
     brk_backup_t *backup;
     brk_watches_t *watches;
+    bool unsynced;               /* audit records committed without fsync */
     struct s_alert *alerts;      /* found by the last refresh, to be delivered */
     size_t n_alerts, cap_alerts;
     int64_t next_expiry;
@@ -774,7 +775,13 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
                 rc = s_audit(self, txn, r);
         }
         if (rc == 0) {
-            rc = brk_store_commit(txn);
+            /* A cycle of reads only commits just their audit records, and
+             * does not wait for the disk: searches must not queue behind
+             * an fsync. The next synced commit, or the once-a-second sync,
+             * makes them durable; a crash of the broker loses none. */
+            rc = n_writes ? brk_store_commit(txn) : brk_store_commit_nosync(self->store, txn);
+            if (!n_writes)
+                self->unsynced = true;
             txn = NULL;
         }
         if (txn)
@@ -1031,6 +1038,10 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
         while (self->cfg->hook && waitpid(-1, NULL, WNOHANG) > 0) {
         }
         if (s_now() >= self->next_expiry) {
+            if (self->unsynced) {
+                brk_store_sync(self->store);
+                self->unsynced = false;
+            }
             s_expire(self);
             self->next_expiry = s_now() + 1;
         }

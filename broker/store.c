@@ -124,6 +124,21 @@ brk_store_commit(MDB_txn *txn)
     return brk_lmdb_error(mdb_txn_commit(txn));
 }
 
+int
+brk_store_commit_nosync(brk_store_t *self, MDB_txn *txn)
+{
+    mdb_env_set_flags(self->env, MDB_NOSYNC, 1);
+    int rc = brk_lmdb_error(mdb_txn_commit(txn));
+    mdb_env_set_flags(self->env, MDB_NOSYNC, 0);
+    return rc;
+}
+
+int
+brk_store_sync(brk_store_t *self)
+{
+    return brk_lmdb_error(mdb_env_sync(self->env, 1));
+}
+
 void
 brk_store_abort(MDB_txn *txn)
 {

@@ -43,6 +43,13 @@ void brk_store_destroy(brk_store_t **self_p);
  * nested write transaction, committed or aborted on its own. */
 int brk_store_begin(brk_store_t *self, MDB_txn *parent, bool write, MDB_txn **txn_out);
 int brk_store_commit(MDB_txn *txn);   /* -ENOSPC: map full, txn is gone */
+
+/* Commit without waiting for the disk: the pages are written (a crash of
+ * the process loses nothing) but not fsync'd until the next synced commit
+ * or brk_store_sync. Only for records whose loss in a power cut is
+ * acceptable (the audit of reads). */
+int brk_store_commit_nosync(brk_store_t *self, MDB_txn *txn);
+int brk_store_sync(brk_store_t *self);
 void brk_store_abort(MDB_txn *txn);
 
 /* Double the map size. Call only with no transaction open (LMDB's rule). */
