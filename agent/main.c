@@ -279,21 +279,6 @@ s_confirm(s_agent_t *a)
 }
 
 static void
-s_age(int64_t seconds, char *buf, size_t len)
-{
-    if (seconds < 0)
-        snprintf(buf, len, "never");
-    else if (seconds < 120)
-        snprintf(buf, len, "%llds ago", (long long) seconds);
-    else if (seconds < 7200)
-        snprintf(buf, len, "%lldm ago", (long long) seconds / 60);
-    else if (seconds < 172800)
-        snprintf(buf, len, "%lldh ago", (long long) seconds / 3600);
-    else
-        snprintf(buf, len, "%lldd ago", (long long) seconds / 86400);
-}
-
-static void
 s_print_queued(void *arg, uint64_t seq, const Haven__Request *req)
 {
     (void) arg;
@@ -367,7 +352,7 @@ s_status(s_agent_t *a)
         for (size_t i = 0; i < s->n_units; i++) {
             const Haven__Unit *u = s->units[i];
             char age[32];
-            s_age(u->confirmed_at ? now - u->confirmed_at : -1, age, sizeof age);
+            hv_format_age(u->confirmed_at ? now - u->confirmed_at : -1, age, sizeof age);
             printf("  %-20s %-15s confirmed %s%s\n", u->spec->name, hv_unit_status_name(u->status),
                    age, u->stale ? "  STALE: run haven-agent confirm" : "");
         }

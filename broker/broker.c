@@ -487,6 +487,11 @@ typedef struct {
     brk_handler_t fn;
     bool write;
     uint32_t roles;              /* bit per Haven__Role */
+    /* Runs in a nested transaction of its own, so a refusal after a
+     * partial write leaves nothing behind. The hot, simple updates
+     * (unit_set, confirm) refuse before they write and skip it: LMDB's
+     * nested transactions allocate megabytes each. */
+    bool nested;
 } s_op_t;
 
 #define ROLE(r) (1u << HAVEN__ROLE__ROLE_##r)
@@ -496,30 +501,30 @@ static const s_op_t *
 s_op(int body)
 {
     static const s_op_t ping = { brk_handle_ping, false, ANY_ROLE };
-    static const s_op_t provider_add = { brk_handle_provider_add, true, ROLE(ADMIN) };
+    static const s_op_t provider_add = { brk_handle_provider_add, true, ROLE(ADMIN), true };
     static const s_op_t provider_list = { brk_handle_provider_list, false, ROLE(ADMIN) };
-    static const s_op_t principal_add = { brk_handle_principal_add, true, ROLE(ADMIN) };
+    static const s_op_t principal_add = { brk_handle_principal_add, true, ROLE(ADMIN), true };
     static const s_op_t principal_list = { brk_handle_principal_list, false, ROLE(ADMIN) };
-    static const s_op_t principal_revoke = { brk_handle_principal_revoke, true, ROLE(ADMIN) };
-    static const s_op_t publish = { brk_handle_publish, true, ROLE(AGENT) };
+    static const s_op_t principal_revoke = { brk_handle_principal_revoke, true, ROLE(ADMIN), true };
+    static const s_op_t publish = { brk_handle_publish, true, ROLE(AGENT), true };
     static const s_op_t unit_set = { brk_handle_unit_set, true, ROLE(AGENT) };
     static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT) };
     static const s_op_t agent_status = { brk_handle_agent_status, false, ROLE(AGENT) };
     static const s_op_t search = { brk_handle_search, false, ROLE(IDVA) | ROLE(ONCALL) };
     static const s_op_t hold_prepare = { brk_handle_hold_prepare, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t hold_create = { brk_handle_hold_create, true, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t hold_create = { brk_handle_hold_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
     static const s_op_t hold_list = { brk_handle_hold_list, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t hold_cancel = { brk_handle_hold_cancel, true, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t hold_cancel = { brk_handle_hold_cancel, true, ROLE(IDVA) | ROLE(ONCALL), true };
     static const s_op_t hold_address = { brk_handle_hold_address, false, ROLE(IDVA) | ROLE(ONCALL) };
     static const s_op_t referrals = { brk_handle_referrals, false, ROLE(AGENT) };
-    static const s_op_t accept = { brk_handle_accept, true, ROLE(AGENT) };
-    static const s_op_t decline = { brk_handle_decline, true, ROLE(AGENT) };
+    static const s_op_t accept = { brk_handle_accept, true, ROLE(AGENT), true };
+    static const s_op_t decline = { brk_handle_decline, true, ROLE(AGENT), true };
     static const s_op_t subscribe = { s_handle_subscribe, false, ANY_ROLE };
     static const s_op_t backup_start = { s_handle_backup_start, false, ROLE(ADMIN) };
-    static const s_op_t watch_create = { brk_handle_watch_create, true, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t watch_create = { brk_handle_watch_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
     static const s_op_t watch_list = { brk_handle_watch_list, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t watch_cancel = { brk_handle_watch_cancel, true, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t inbox = { brk_handle_inbox, true, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t watch_cancel = { brk_handle_watch_cancel, true, ROLE(IDVA) | ROLE(ONCALL), true };
+    static const s_op_t inbox = { brk_handle_inbox, true, ROLE(IDVA) | ROLE(ONCALL), true };
     static const s_op_t audit_verify = { brk_handle_audit_verify, false, ROLE(ADMIN) };
     static const s_op_t audit_show = { brk_handle_audit_show, false, ROLE(ADMIN) };
     static const s_op_t report = { brk_handle_report, false, ROLE(ADMIN) };
@@ -750,15 +755,18 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
         for (size_t i = 0; rc == 0 && i < n; i++) {
             brk_request_t *r = &batch[i];
             if (write[i]) {
+                const s_op_t *op = s_op(r->req->body_case);
                 MDB_txn *child = NULL;
                 size_t dirty_mark = self->ctx.n_dirty;
-                if ((rc = brk_store_begin(self->store, txn, true, &child)) < 0)
+                if (op->nested && (rc = brk_store_begin(self->store, txn, true, &child)) < 0)
                     break;
-                int hrc = s_op(r->req->body_case)->fn(&self->ctx, child, r);
+                int hrc = op->fn(&self->ctx, child ? child : txn, r);
                 if (hrc == 0) {
-                    rc = brk_store_commit(child);
+                    if (child)
+                        rc = brk_store_commit(child);
                 } else {
-                    brk_store_abort(child);
+                    if (child)
+                        brk_store_abort(child);
                     self->ctx.n_dirty = dirty_mark;
                     if (hrc == -ENOSPC) {
                         rc = -ENOSPC;

@@ -354,16 +354,18 @@ brk_match_search(const brk_need_t *need, const brk_index_t *index, uint32_t limi
     for (size_t d = 0; d < need->n_districts; d++)
         district_fail[d] = s_district_fail(need, (int) d);
 
+    /* Relaxation counts without a branch per unit: a unit failing exactly
+     * one rule adds one to that rule's count; any other adds to a spare. */
+    uint32_t relax[33] = { 0 };
     for (size_t i = 0; i < n; i++) {
         const brk_avail_t *u = &avail[i];
         uint32_t fail = class_fail[u->cls] | s_unit_fail(need, u)
                       | (u->district >= 0 && (size_t) u->district < need->n_districts
                              ? district_fail[u->district] : BIT(BRK_RULE_EXCLUDED));
-        if (fail) {
-            if ((fail & (fail - 1)) == 0)          /* exactly one rule (hidden: all bits) */
-                out->relax[__builtin_ctz(fail)]++;
+        unsigned single = fail && !(fail & (fail - 1));
+        relax[single ? (unsigned) __builtin_ctz(fail) : 32] += 1;
+        if (__builtin_expect(fail != 0, 1))
             continue;
-        }
         out->matching++;
         brk_hit_t h = { .unit = u->unit, .prov = u->prov, .confirmed_at = u->confirmed_at };
         h.stale = u->stale_at < need->now;
@@ -381,6 +383,8 @@ brk_match_search(const brk_need_t *need, const brk_index_t *index, uint32_t limi
         if (out->n_hits < limit)
             out->n_hits++;
     }
+    for (int k = 0; k < BRK_RULE__COUNT; k++)
+        out->relax[k] = relax[k];
     free(class_fail);
     free(district_fail);
     return 0;

@@ -81,16 +81,9 @@ s_offer_json(const Haven__Offer *o)
 static void
 s_age(int64_t s, char *buf, size_t len)
 {
-    if (s < 0)
-        snprintf(buf, len, "never confirmed");
-    else if (s < 120)
-        snprintf(buf, len, "confirmed %llds ago", (long long) s);
-    else if (s < 7200)
-        snprintf(buf, len, "confirmed %lldm ago", (long long) s / 60);
-    else if (s < 172800)
-        snprintf(buf, len, "confirmed %lldh ago", (long long) s / 3600);
-    else
-        snprintf(buf, len, "confirmed %lldd ago", (long long) s / 86400);
+    char ago[32];
+    hv_format_age(s, ago, sizeof ago);
+    snprintf(buf, len, s < 0 ? "never confirmed" : "confirmed %s", ago);
 }
 
 /* "3 more would match if boys up to 15 were accepted" */
@@ -195,13 +188,8 @@ s_search(hv_cli_t *cli, hv_need_t *need, bool json)
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_SEARCH;
     req.search = &search;
-    char err[256];
-    if (hv_request_validate(&req, err, sizeof err) < 0) {
-        hv_cli_error(PROG, "%s", err);
-        return EX_USAGE;
-    }
     Haven__Reply *rep = NULL;
-    int rc = hv_cli_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     const Haven__SearchReply *s = rep->search;
@@ -222,15 +210,6 @@ s_search(hv_cli_t *cli, hv_need_t *need, bool json)
     }
     haven__reply__free_unpacked(rep, NULL);
     return EX_OK;
-}
-
-static void
-s_iso8601(int64_t t, char *buf, size_t len)
-{
-    time_t tt = (time_t) t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static int
@@ -298,7 +277,7 @@ s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
         return rc;
     const Haven__Hold *h = rep->hold;
     char when[32];
-    s_iso8601(h->expires_at, when, sizeof when);
+    hv_format_time(h->expires_at, when, sizeof when);
     if (json) {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "hold", h->id, "expires_at", when,
                                 "provider_id", h->provider, "unit", h->unit);
@@ -333,8 +312,8 @@ s_holds(hv_cli_t *cli, bool json)
     for (size_t i = 0; i < l->n_holds; i++) {
         const Haven__Hold *h = l->holds[i];
         char created[32], expires[32], need[512];
-        s_iso8601(h->created_at, created, sizeof created);
-        s_iso8601(h->expires_at, expires, sizeof expires);
+        hv_format_time(h->created_at, created, sizeof created);
+        hv_format_time(h->expires_at, expires, sizeof expires);
         hv_need_format(h->need, need, sizeof need);
         char *message = hv_unseal(hv_cli_keys(cli), h->message);
         if (json) {
@@ -386,12 +365,7 @@ s_cancel(hv_cli_t *cli, const char *id, bool json)
     req.body_case = HAVEN__REQUEST__BODY_HOLD_CANCEL;
     req.hold_cancel = &c;
     Haven__Reply *rep = NULL;
-    char err[256];
-    if (hv_request_validate(&req, err, sizeof err) < 0) {
-        hv_cli_error(PROG, "%s", err);
-        return EX_USAGE;
-    }
-    int rc = hv_cli_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     if (json)
@@ -412,12 +386,7 @@ s_address(hv_cli_t *cli, const char *id, bool json)
     req.body_case = HAVEN__REQUEST__BODY_HOLD_ADDRESS;
     req.hold_address = &a;
     Haven__Reply *rep = NULL;
-    char err[256];
-    if (hv_request_validate(&req, err, sizeof err) < 0) {
-        hv_cli_error(PROG, "%s", err);
-        return EX_USAGE;
-    }
-    int rc = hv_cli_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     char *address = hv_unseal(hv_cli_keys(cli), rep->hold->address);
@@ -445,7 +414,7 @@ static void
 s_print_alert(const Haven__Alert *a, json_t *arr)
 {
     char when[32];
-    s_iso8601(a->at, when, sizeof when);
+    hv_format_time(a->at, when, sizeof when);
     if (arr) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:s}", "watch", a->watch,
                               "offer", a->offer, "provider_id", a->provider_id, "provider", a->provider,
@@ -545,7 +514,7 @@ s_watch(hv_cli_t *cli, hv_need_t *need, const char *for_text, bool list, const c
         for (size_t i = 0; i < rep->watches->n_watches; i++) {
             const Haven__Watch *w = rep->watches->watches[i];
             char until[32], summary[512];
-            s_iso8601(w->expires_at, until, sizeof until);
+            hv_format_time(w->expires_at, until, sizeof until);
             hv_need_format(w->need, summary, sizeof summary);
             if (json)
                 json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s, s:s}", "watch", w->id,
@@ -598,7 +567,7 @@ s_watch(hv_cli_t *cli, hv_need_t *need, const char *for_text, bool list, const c
     if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK)
         return rc;
     char until[32];
-    s_iso8601(rep->watch->expires_at, until, sizeof until);
+    hv_format_time(rep->watch->expires_at, until, sizeof until);
     if (json)
         printf("{\"watch\": \"%s\", \"expires_at\": \"%s\"}\n", rep->watch->id, until);
     else {

@@ -63,16 +63,6 @@ s_json_print(json_t *doc)
     json_decref(doc);
 }
 
-static int
-s_call(hv_cli_t *cli, Haven__Request *req, Haven__Reply **rep)
-{
-    char err[256];
-    if (hv_request_validate(req, err, sizeof err) < 0) {
-        hv_cli_error(PROG, "%s", err);
-        return EX_USAGE;
-    }
-    return hv_cli_call(cli, req, rep);
-}
 
 static int
 s_provider_add(hv_cli_t *cli, const s_args_t *a, bool json)
@@ -98,7 +88,7 @@ s_provider_add(hv_cli_t *cli, const s_args_t *a, bool json)
     req.body_case = HAVEN__REQUEST__BODY_PROVIDER_ADD;
     req.provider_add = &add;
     Haven__Reply *rep = NULL;
-    int rc = s_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     if (json)
@@ -117,7 +107,7 @@ s_provider_list(hv_cli_t *cli, bool json)
     req.body_case = HAVEN__REQUEST__BODY_PROVIDER_LIST;
     req.provider_list = &list;
     Haven__Reply *rep = NULL;
-    int rc = s_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     const Haven__ProviderListReply *l = rep->providers;
@@ -187,7 +177,7 @@ s_principal_add(hv_cli_t *cli, const s_args_t *a, bool json)
     req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_ADD;
     req.principal_add = &add;
     Haven__Reply *rep = NULL;
-    int rc = s_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     if (json)
@@ -207,7 +197,7 @@ s_principal_list(hv_cli_t *cli, bool json)
     req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_LIST;
     req.principal_list = &list;
     Haven__Reply *rep = NULL;
-    int rc = s_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     const Haven__PrincipalListReply *l = rep->principals;
@@ -242,7 +232,7 @@ s_principal_revoke(hv_cli_t *cli, const char *name, bool json)
     req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_REVOKE;
     req.principal_revoke = &rv;
     Haven__Reply *rep = NULL;
-    int rc = s_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     if (json)
@@ -408,17 +398,14 @@ s_audit_show(hv_cli_t *cli, const s_args_t *a, bool json)
     req.body_case = HAVEN__REQUEST__BODY_AUDIT_SHOW;
     req.audit_show = &show;
     Haven__Reply *rep = NULL;
-    int rc = s_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     json_t *arr = json_array();
     for (size_t i = 0; i < rep->audit_show->n_records; i++) {
         const Haven__AuditRecord *r = rep->audit_show->records[i];
         char when[32];
-        time_t t = (time_t) r->at;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        hv_format_time(r->at, when, sizeof when);
         if (json)
             json_array_append_new(arr, json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:s, s:s?}", "seq", (json_int_t) r->seq,
                                                  "at", when, "principal", r->principal, "role", hv_role_name(r->role),
@@ -501,7 +488,7 @@ s_report(hv_cli_t *cli, const char *name, const s_args_t *a, bool json)
     req.body_case = HAVEN__REQUEST__BODY_REPORT;
     req.report = &q;
     Haven__Reply *rep = NULL;
-    int rc = s_call(cli, &req, &rep);
+    int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     const Haven__ReportReply *t = rep->report;

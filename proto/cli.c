@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "cli.h"
 #include "keys.h"
 #include "names.h"
+#include "wire.h"
 
 struct hv_cli {
     const char *prog;
@@ -231,6 +233,41 @@ hv_cli_call(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out)
     }
     *reply_out = r;
     return EX_OK;
+}
+
+int
+hv_cli_request(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out)
+{
+    char err[256];
+    if (hv_request_validate(req, err, sizeof err) < 0) {
+        hv_cli_error(self->prog, "%s", err);
+        return EX_USAGE;
+    }
+    return hv_cli_call(self, req, reply_out);
+}
+
+void
+hv_format_age(int64_t s, char *buf, size_t len)
+{
+    if (s < 0)
+        snprintf(buf, len, "never");
+    else if (s < 120)
+        snprintf(buf, len, "%llds ago", (long long) s);
+    else if (s < 7200)
+        snprintf(buf, len, "%lldm ago", (long long) s / 60);
+    else if (s < 172800)
+        snprintf(buf, len, "%lldh ago", (long long) s / 3600);
+    else
+        snprintf(buf, len, "%lldd ago", (long long) s / 86400);
+}
+
+void
+hv_format_time(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t) t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 int

@@ -47,6 +47,15 @@ int hv_cli_call(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out);
  * unreachable, or our key was refused at the handshake). */
 bool hv_cli_delivered(const hv_cli_t *self);
 
+/* Check req as the broker will (a usage error, said plainly, if not),
+ * then send it as hv_cli_call does. */
+int hv_cli_request(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out);
+
+/* "confirmed 5m ago" style ages ("never" below zero), and UTC times as
+ * ISO 8601 ("2026-11-23T02:14:00Z"). */
+void hv_format_age(int64_t seconds, char *buf, size_t len);
+void hv_format_time(int64_t unix_seconds, char *buf, size_t len);
+
 /* Exit code for a reply status. */
 int hv_cli_exit_for_status(int status);
 
