@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 #include "broker.h"
 #include "config.h"
 
@@ -133,7 +136,13 @@ main(int argc, char **argv)
         dprintf(ready_fd, "%s\n", brk_broker_endpoint(broker));
         close(ready_fd);
     }
+#ifdef HAVE_SYSTEMD
+    sd_notifyf(0, "READY=1\nSTATUS=serving on %s", brk_broker_endpoint(broker));
+#endif
     int rc = brk_broker_run(broker, s_stop_pipe[0]);
+#ifdef HAVE_SYSTEMD
+    sd_notify(0, "STOPPING=1");
+#endif
     if (rc < 0)
         fprintf(stderr, "haven-broker: stopped on an error: %s\n", strerror(-rc));
     brk_broker_destroy(&broker);
