@@ -344,9 +344,7 @@ s_status(s_agent_t *a)
         }
         json_t *doc = json_pack("{s:s, s:s, s:o, s:I}", "provider", s->provider->id,
                                 "name", s->provider->name, "units", units, "queued", (json_int_t) queued);
-        json_dumpf(doc, stdout, JSON_INDENT(1));
-        putchar('\n');
-        json_decref(doc);
+        hv_json_print(doc);
     } else {
         printf("%s (%s): %zu units\n", s->provider->name, s->provider->id, s->n_units);
         for (size_t i = 0; i < s->n_units; i++) {
@@ -441,9 +439,7 @@ s_referrals(s_agent_t *a)
         s_print_referral(a, rep->holds->holds[i], arr);
     if (arr) {
         json_t *doc = json_pack("{s:o}", "referrals", arr);
-        json_dumpf(doc, stdout, JSON_INDENT(1));
-        putchar('\n');
-        json_decref(doc);
+        hv_json_print(doc);
     }
     haven__reply__free_unpacked(rep, NULL);
     return EX_OK;
@@ -718,9 +714,7 @@ main(int argc, char **argv)
         size_t queued = 0;
         agt_outbox_count(a.outbox, &queued);
         json_t *doc = json_pack("{s:O, s:I}", "results", a.out, "queued", (json_int_t) queued);
-        json_dumpf(doc, stdout, JSON_INDENT(1));
-        putchar('\n');
-        json_decref(doc);
+        hv_json_print(doc);
     }
     json_decref(a.out);
     agt_outbox_destroy(&a.outbox);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include "../proto/lmdb_error.h"
 #include "../proto/wire.h"
 #include "outbox.h"
 
@@ -14,16 +15,10 @@ struct agt_outbox {
     MDB_dbi meta, queue;
 };
 
-/* The agent's own translation of LMDB codes (its store is not the broker's). */
 static int
 s_err(int rc)
 {
-    switch (rc) {
-    case MDB_SUCCESS: return 0;
-    case MDB_NOTFOUND: return -ENOENT;
-    case MDB_MAP_FULL: return -ENOSPC;
-    default: return rc > 0 ? -rc : -EIO;
-    }
+    return hv_lmdb_error(rc);
 }
 
 int

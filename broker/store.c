@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "../proto/lmdb_error.h"
 #include "store.h"
 
 struct brk_store {
@@ -20,26 +21,7 @@ static const char *const s_db_names[BRK_DB__COUNT] = {
 int
 brk_lmdb_error(int rc)
 {
-    switch (rc) {
-    case MDB_SUCCESS: return 0;
-    case MDB_NOTFOUND: return -ENOENT;
-    case MDB_KEYEXIST: return -EEXIST;
-    case MDB_MAP_FULL: return -ENOSPC;
-    case MDB_DBS_FULL:
-    case MDB_READERS_FULL:
-    case MDB_TXN_FULL:
-    case MDB_CURSOR_FULL: return -ENOBUFS;
-    case MDB_MAP_RESIZED: return -EAGAIN;
-    case MDB_BAD_VALSIZE: return -EMSGSIZE;
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-    case MDB_INVALID:
-    case MDB_VERSION_MISMATCH: return -EILSEQ;
-    default:
-        if (rc > 0)
-            return -rc;          /* a system errno */
-        return -EIO;
-    }
+    return hv_lmdb_error(rc);
 }
 
 static int s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out);

@@ -202,9 +202,7 @@ s_search(hv_cli_t *cli, hv_need_t *need, bool json)
                                                    "matching", (int) s->relaxations[i]->matching));
         json_t *doc = json_pack("{s:i, s:o, s:o}", "matching", (int) s->matching, "offers", offers,
                                 "relaxations", relax);
-        json_dumpf(doc, stdout, JSON_INDENT(1));
-        putchar('\n');
-        json_decref(doc);
+        hv_json_print(doc);
     } else {
         s_print_offers(s, search.need);
     }
@@ -281,9 +279,7 @@ s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
     if (json) {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "hold", h->id, "expires_at", when,
                                 "provider_id", h->provider, "unit", h->unit);
-        json_dumpf(doc, stdout, JSON_INDENT(1));
-        putchar('\n');
-        json_decref(doc);
+        hv_json_print(doc);
     } else {
         printf("%s\n", h->id);
         fprintf(stderr, "held %s at %s until %s; the provider has been told%s\n", h->unit,
@@ -346,9 +342,7 @@ s_holds(hv_cli_t *cli, bool json)
     }
     if (json) {
         json_t *doc = json_pack("{s:o}", "holds", arr);
-        json_dumpf(doc, stdout, JSON_INDENT(1));
-        putchar('\n');
-        json_decref(doc);
+        hv_json_print(doc);
     } else {
         json_decref(arr);
     }
@@ -398,9 +392,7 @@ s_address(hv_cli_t *cli, const char *id, bool json)
     if (json) {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "hold", id, "provider_id", rep->hold->provider,
                                 "unit", rep->hold->unit, "address", address);
-        json_dumpf(doc, stdout, JSON_INDENT(1));
-        putchar('\n');
-        json_decref(doc);
+        hv_json_print(doc);
     } else {
         printf("%s\n", address);
     }
@@ -475,9 +467,7 @@ s_inbox(hv_cli_t *cli, bool keep, bool follow, bool json)
                 json_decref(arr);
             } else {
                 json_t *doc = json_pack("{s:o}", "alerts", arr);
-                json_dumpf(doc, stdout, JSON_INDENT(1));
-                putchar('\n');
-                json_decref(doc);
+                hv_json_print(doc);
             }
         }
         fflush(stdout);
@@ -526,9 +516,7 @@ s_watch(hv_cli_t *cli, hv_need_t *need, const char *for_text, bool list, const c
         }
         if (json) {
             json_t *doc = json_pack("{s:o}", "watches", arr);
-            json_dumpf(doc, stdout, JSON_INDENT(1));
-            putchar('\n');
-            json_decref(doc);
+            hv_json_print(doc);
         } else {
             json_decref(arr);
         }

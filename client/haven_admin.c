@@ -55,13 +55,6 @@ typedef struct {
     bool csv;
 } s_args_t;
 
-static void
-s_json_print(json_t *doc)
-{
-    json_dumpf(doc, stdout, JSON_INDENT(1));
-    putchar('\n');
-    json_decref(doc);
-}
 
 
 static int
@@ -92,7 +85,7 @@ s_provider_add(hv_cli_t *cli, const s_args_t *a, bool json)
     if (rc != EX_OK)
         return rc;
     if (json)
-        s_json_print(json_pack("{s:s}", "added", a->id));
+        hv_json_print(json_pack("{s:s}", "added", a->id));
     else
         printf("added provider %s\n", a->id);
     haven__reply__free_unpacked(rep, NULL);
@@ -124,7 +117,7 @@ s_provider_list(hv_cli_t *cli, bool json)
                    p->units, p->service ? "" : " (no catalog yet)", p->name);
     }
     if (json)
-        s_json_print(json_pack("{s:o}", "providers", arr));
+        hv_json_print(json_pack("{s:o}", "providers", arr));
     else
         json_decref(arr);
     haven__reply__free_unpacked(rep, NULL);
@@ -181,7 +174,7 @@ s_principal_add(hv_cli_t *cli, const s_args_t *a, bool json)
     if (rc != EX_OK)
         return rc;
     if (json)
-        s_json_print(json_pack("{s:s, s:s}", "added", a->name, "role", a->role));
+        hv_json_print(json_pack("{s:s, s:s}", "added", a->name, "role", a->role));
     else
         printf("added %s %s%s%s\n", a->role, a->name, a->provider ? " for " : "",
                a->provider ? a->provider : "");
@@ -216,7 +209,7 @@ s_principal_list(hv_cli_t *cli, bool json)
                    p->provider ? p->provider : "-", z85, p->revoked ? "  REVOKED" : "");
     }
     if (json)
-        s_json_print(json_pack("{s:o}", "principals", arr));
+        hv_json_print(json_pack("{s:o}", "principals", arr));
     else
         json_decref(arr);
     haven__reply__free_unpacked(rep, NULL);
@@ -236,7 +229,7 @@ s_principal_revoke(hv_cli_t *cli, const char *name, bool json)
     if (rc != EX_OK)
         return rc;
     if (json)
-        s_json_print(json_pack("{s:s}", "revoked", name));
+        hv_json_print(json_pack("{s:s}", "revoked", name));
     else
         printf("revoked %s: the key is refused from now on\n", name);
     haven__reply__free_unpacked(rep, NULL);
@@ -417,7 +410,7 @@ s_audit_show(hv_cli_t *cli, const s_args_t *a, bool json)
                    hv_status_name(r->outcome), r->detail ? r->detail : "");
     }
     if (json)
-        s_json_print(json_pack("{s:o}", "records", arr));
+        hv_json_print(json_pack("{s:o}", "records", arr));
     else
         json_decref(arr);
     haven__reply__free_unpacked(rep, NULL);
@@ -504,7 +497,7 @@ s_report(hv_cli_t *cli, const char *name, const s_args_t *a, bool json)
             }
             json_array_append_new(rows, o);
         }
-        s_json_print(json_pack("{s:s, s:o}", "report", name, "rows", rows));
+        hv_json_print(json_pack("{s:s, s:o}", "report", name, "rows", rows));
     } else if (a->csv) {
         for (size_t c = 0; c < t->n_columns; c++)
             printf("%s%s", c ? "," : "", t->columns[c]);

@@ -247,6 +247,14 @@ hv_cli_request(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out)
 }
 
 void
+hv_json_print(json_t *doc)
+{
+    json_dumpf(doc, stdout, JSON_INDENT(1));
+    putchar('\n');
+    json_decref(doc);
+}
+
+void
 hv_format_age(int64_t s, char *buf, size_t len)
 {
     if (s < 0)

@@ -5,6 +5,7 @@
 #ifndef HV_CLI_H
 #define HV_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <sysexits.h>
 #include "clientcfg.h"
@@ -50,6 +51,9 @@ bool hv_cli_delivered(const hv_cli_t *self);
 /* Check req as the broker will (a usage error, said plainly, if not),
  * then send it as hv_cli_call does. */
 int hv_cli_request(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out);
+
+/* Print a JSON document on stdout (indented, newline) and release it. */
+void hv_json_print(json_t *doc);
 
 /* "confirmed 5m ago" style ages ("never" below zero), and UTC times as
  * ISO 8601 ("2026-11-23T02:14:00Z"). */
