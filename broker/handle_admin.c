@@ -219,23 +219,16 @@ s_show_one(void *arg, const Haven__AuditRecord *rec)
     s_show_t *s = arg;
     if (s->principal && (!rec->principal || strcmp(rec->principal, s->principal) != 0))
         return 0;
-    if (s->list.n == s->list.cap) {
-        size_t cap = s->list.cap ? s->list.cap * 2 : 64;
-        void *p = realloc(s->list.items, cap * sizeof *s->list.items);
-        if (!p)
-            return -ENOMEM;
-        s->list.items = p;
-        s->list.cap = cap;
-    }
     /* copy: the record dies when the walk moves on */
     size_t len = protobuf_c_message_get_packed_size(&rec->base);
     uint8_t *buf = malloc(len + 1);
     if (!buf)
         return -ENOMEM;
     protobuf_c_message_pack(&rec->base, buf);
-    s->list.items[s->list.n++] = protobuf_c_message_unpack(&haven__audit_record__descriptor, NULL, len, buf);
+    ProtobufCMessage *copy = protobuf_c_message_unpack(&haven__audit_record__descriptor, NULL, len, buf);
     free(buf);
-    return s->list.n >= s->limit ? 1 : 0;
+    int rc = copy ? brk_store_list_add(&s->list, copy) : -ENOMEM;
+    return rc < 0 ? rc : s->list.n >= s->limit ? 1 : 0;
 }
 
 int

@@ -224,20 +224,8 @@ s_scan_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen
     }
     if (mine && (!s->pending_only || h->state == HAVEN__HOLD_STATE__HOLD_PENDING)) {
         s->count++;
-        if (s->collect) {
-            if (s->list.n == s->list.cap) {
-                size_t cap = s->list.cap ? s->list.cap * 2 : 16;
-                void *p = realloc(s->list.items, cap * sizeof *s->list.items);
-                if (!p) {
-                    haven__hold__free_unpacked(h, NULL);
-                    return -ENOMEM;
-                }
-                s->list.items = p;
-                s->list.cap = cap;
-            }
-            s->list.items[s->list.n++] = &h->base;
-            return 0;
-        }
+        if (s->collect)
+            return brk_store_list_add(&s->list, &h->base);
     }
     haven__hold__free_unpacked(h, NULL);
     return 0;

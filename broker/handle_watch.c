@@ -23,6 +23,7 @@ brk_ctx_region(const brk_ctx_t *ctx, int district)
 typedef struct {
     const brk_principal_t *who;
     bool region_too;
+    bool collect;                /* false: count only */
     size_t own;
     brk_store_list_t list;
 } s_scan_t;
@@ -39,20 +40,8 @@ s_scan(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
     bool own = w->principal_key.len == 32 && memcmp(w->principal_key.data, s->who->curve, 32) == 0;
     bool region = s->region_too && s->who->region[0] && w->region && strcmp(w->region, s->who->region) == 0;
     s->own += own;
-    if ((own || region) && s->list.cap != (size_t) -1) {
-        if (s->list.n == s->list.cap) {
-            size_t cap = s->list.cap ? s->list.cap * 2 : 16;
-            void *p = realloc(s->list.items, cap * sizeof *s->list.items);
-            if (!p) {
-                haven__watch__free_unpacked(w, NULL);
-                return -ENOMEM;
-            }
-            s->list.items = p;
-            s->list.cap = cap;
-        }
-        s->list.items[s->list.n++] = &w->base;
-        return 0;
-    }
+    if ((own || region) && s->collect)
+        return brk_store_list_add(&s->list, &w->base);
     haven__watch__free_unpacked(w, NULL);
     return 0;
 }
@@ -77,7 +66,6 @@ brk_handle_watch_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     int ref = brk_need_reference(need);
     free(need);
     s_scan_t s = { .who = &r->who };
-    s.list.cap = (size_t) -1;    /* count only */
     if ((rc = brk_store_each(ctx->store, txn, BRK_DB_WATCHES, NULL, 0, s_scan, &s)) < 0)
         return rc;
     if ((int64_t) s.own >= ctx->cfg->max_watches)
@@ -111,7 +99,7 @@ brk_handle_watch_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 int
 brk_handle_watch_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    s_scan_t s = { .who = &r->who, .region_too = r->who.role == HAVEN__ROLE__ROLE_ONCALL };
+    s_scan_t s = { .who = &r->who, .region_too = r->who.role == HAVEN__ROLE__ROLE_ONCALL, .collect = true };
     int rc = brk_store_each(ctx->store, txn, BRK_DB_WATCHES, NULL, 0, s_scan, &s);
     if (rc == 0) {
         for (size_t i = 0; i < s.list.n; i++)

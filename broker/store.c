@@ -264,25 +264,33 @@ brk_store_copy(brk_store_t *self, const char *dir)
     return brk_lmdb_error(mdb_env_copy2(self->env, dir, MDB_CP_COMPACT));
 }
 
+int
+brk_store_list_add(brk_store_list_t *l, ProtobufCMessage *msg)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *p = realloc(l->items, cap * sizeof *l->items);
+        if (!p) {
+            protobuf_c_message_free_unpacked(msg, NULL);
+            return -ENOMEM;
+        }
+        l->items = p;
+        l->cap = cap;
+    }
+    l->items[l->n++] = msg;
+    return 0;
+}
+
 static int
 s_list_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     (void) key;
     (void) klen;
     brk_store_list_t *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        void *p = realloc(l->items, cap * sizeof *l->items);
-        if (!p)
-            return -ENOMEM;
-        l->items = p;
-        l->cap = cap;
-    }
     ProtobufCMessage *m = protobuf_c_message_unpack(l->desc, NULL, vlen, val);
     if (!m)
         return -EBADMSG;
-    l->items[l->n++] = m;
-    return 0;
+    return brk_store_list_add(l, m);
 }
 
 int

@@ -112,4 +112,8 @@ int brk_store_list(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *pre
                    size_t plen, const ProtobufCMessageDescriptor *desc, brk_store_list_t *out);
 void brk_store_list_free(brk_store_list_t *list);
 
+/* Append a message the list then owns. Returns 0 or -ENOMEM (the message
+ * is freed then too). */
+int brk_store_list_add(brk_store_list_t *list, ProtobufCMessage *msg);
+
 #endif
