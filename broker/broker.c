@@ -1214,7 +1214,7 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     }
     self->ctx = (brk_ctx_t) {
         .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
-        .principals = self->principals, .token_key = self->token_key, .watches = self->watches,
+        .principals = self->principals, .token_key = self->token_key,
     };
 
     /* The ZAP handler is bound, and proven to answer, before the server

@@ -398,8 +398,6 @@ brk_result_free(brk_result_t *r)
 }
 
 int brk_need_oldest_boy(const brk_need_t *n) { return n->oldest_boy; }
-int brk_need_household(const brk_need_t *n) { return n->household; }
-int brk_need_children(const brk_need_t *n) { return n->n_children; }
 int brk_need_reference(const brk_need_t *n) { return n->reference; }
 
 const char *

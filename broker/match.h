@@ -83,8 +83,6 @@ void brk_result_free(brk_result_t *result);
 
 /* For relaxation sentences and preference names. */
 int brk_need_oldest_boy(const brk_need_t *need);       /* -1: no boys */
-int brk_need_household(const brk_need_t *need);
-int brk_need_children(const brk_need_t *need);
 const char *brk_need_language(const brk_need_t *need, int i);  /* i-th need language */
 int brk_need_reference(const brk_need_t *need);        /* district index or -1 */
 

@@ -56,7 +56,6 @@ typedef struct {
     int64_t now;                 /* the broker's clock for this batch */
     brk_dirty_t *dirty;
     size_t n_dirty, cap_dirty;
-    struct brk_watches *watches;
 } brk_ctx_t;
 
 /* Handlers return 0 when the request succeeded (reply packed), 1 when it

@@ -257,14 +257,6 @@ brk_unit_key(const char *provider, const char *unit, char *buf, size_t len)
 }
 
 int
-brk_store_copy(brk_store_t *self, const char *dir)
-{
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return -errno;
-    return brk_lmdb_error(mdb_env_copy2(self->env, dir, MDB_CP_COMPACT));
-}
-
-int
 brk_store_list_add(brk_store_list_t *l, ProtobufCMessage *msg)
 {
     if (l->n == l->cap) {

@@ -93,11 +93,9 @@ int brk_store_count(brk_store_t *self, MDB_txn *txn, brk_db_t db, size_t *count_
  * -ENAMETOOLONG if buf is too small. */
 int brk_unit_key(const char *provider, const char *unit, char *buf, size_t len);
 
-/* A consistent hot copy of the store into dir (compacted). */
-int brk_store_copy(brk_store_t *self, const char *dir);
-
-/* The same into an open file (its data.mdb contents). Safe from another
- * thread while the store serves: LMDB copies within a read transaction. */
+/* A consistent, compacted hot copy of the store into an open file (a
+ * data.mdb). Safe from another thread while the store serves: LMDB copies
+ * within a read transaction. */
 int brk_store_copy_fd(brk_store_t *self, int fd);
 
 

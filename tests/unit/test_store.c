@@ -2,6 +2,9 @@
 /* The LMDB store: records, prefixes, nested transactions, map growth. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,8 +155,14 @@ Test(store, hot_copy)
     cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
     s_put_unit(txn, "a", "1");
     cr_assert_eq(brk_store_commit(txn), 0);
+    char file[128];
     snprintf(copy, sizeof copy, "%s/copy", dir);
-    cr_assert_eq(brk_store_copy(store, copy), 0);
+    snprintf(file, sizeof file, "%s/data.mdb", copy);
+    cr_assert_eq(mkdir(copy, 0700), 0);
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    cr_assert(fd >= 0);
+    cr_assert_eq(brk_store_copy_fd(store, fd), 0);
+    close(fd);
     cr_assert_eq(brk_store_open(copy, 1 << 20, &other), 0);
     cr_assert_eq(brk_store_begin(other, NULL, false, &txn), 0);
     cr_assert_eq(brk_store_count(other, txn, BRK_DB_UNITS, &count), 0);
