@@ -11,7 +11,6 @@
 #include "match.h"
 #include "offer.h"
 #include "report.h"
-#include "../proto/cli.h"
 #include "request.h"
 
 /* Soft preference names, e.g. "language:pl", "specialist:lgbt",

@@ -31,9 +31,6 @@ int hv_seal(const void *plain, size_t len, const uint8_t key[32], Haven__Sealed 
  * plaintext, or NULL if it is not ours or was tampered with. */
 char *hv_unseal(const hv_keys_t *keys, const Haven__Sealed *box);
 
-/* "woman 34, 2 adults, children 14m 9f, pets dog, wheelchair, NRPF, ..." */
-void hv_need_format(const Haven__Need *need, char *buf, size_t len);
-
 /* Read a whole small file (at most max bytes). Returns malloc'd text or
  * NULL with err set. */
 char *hv_read_file(const char *path, size_t max, size_t *len_out, char *err, size_t errlen);

@@ -171,3 +171,46 @@ hv_duration_parse(const char *s, int64_t *seconds_out)
     *seconds_out = v * mul;
     return 0;
 }
+
+void
+hv_need_format(const Haven__Need *n, char *buf, size_t len)
+{
+    size_t used = 0;
+#define PUT(...) do { if (used < len) { int w = snprintf(buf + used, len - used, __VA_ARGS__); \
+                          if (w > 0) used += (size_t) w; } } while (0)
+    buf[0] = '\0';
+    if (!n) {
+        PUT("no need recorded");
+        return;
+    }
+    PUT("%s", n->has_gender ? hv_gender_name(n->gender) : "adult");
+    if (n->has_trans && n->trans)
+        PUT(" (trans)");
+    if (n->has_age)
+        PUT(" %u", n->age);
+    if (n->has_adults && n->adults > 1)
+        PUT(", %u adults", n->adults);
+    if (n->n_children) {
+        PUT(", children");
+        for (size_t i = 0; i < n->n_children; i++)
+            PUT(" %u%s", n->children[i]->age, n->children[i]->sex);
+    }
+    char bits[160];
+    if (n->has_pets && n->pets) {
+        hv_bits_format(n->pets, hv_pet_name, bits, sizeof bits);
+        PUT(", pets %s", bits);
+    }
+    if (n->has_access && n->access) {
+        hv_bits_format(n->access, hv_feature_name, bits, sizeof bits);
+        PUT(", needs %s", bits);
+    }
+    if (n->has_nrpf && n->nrpf)
+        PUT(", NRPF");
+    if (n->has_complex_needs && n->complex_needs) {
+        hv_bits_format(n->complex_needs, hv_complex_name, bits, sizeof bits);
+        PUT(", support for %s", bits);
+    }
+    for (size_t i = 0; i < n->n_languages; i++)
+        PUT("%s%s", i ? "," : ", speaks ", n->languages[i]);
+#undef PUT
+}

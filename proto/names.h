@@ -49,6 +49,10 @@ void hv_bits_format(uint32_t bits, const char *(*name)(uint32_t),
 
 
 
+/* A need as people read it: "woman 34, children 14m 9f, pets dog, ..."
+ * (household and needs only; a need's districts are never shown). */
+void hv_need_format(const Haven__Need *need, char *buf, size_t len);
+
 /* Durations people write: "90s", "15m", "24h", "7d" (a bare number is
  * seconds). Returns 0 or -EINVAL. */
 int hv_duration_parse(const char *s, int64_t *seconds_out);
