@@ -2,6 +2,7 @@
 /* Integration test harness (see harness.h). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -383,4 +384,13 @@ hh_read_line(int fd, char *buf, size_t len, int timeout_ms)
     }
     buf[got] = '\0';
     return true;
+}
+
+json_t *
+hh_json(const hh_result_t *r)
+{
+    json_error_t e;
+    json_t *doc = json_loads(r->out, 0, &e);
+    cr_assert(doc, "not JSON: %s (stderr %s)", r->out, r->err);
+    return doc;
 }

@@ -50,6 +50,9 @@ pid_t hh_spawn(hh_t *h, int *out_fd, const char *prog, ...) __attribute__((senti
 /* Read one line from fd within timeout_ms into buf; false on timeout/EOF. */
 bool hh_read_line(int fd, char *buf, size_t len, int timeout_ms);
 
+/* A program's stdout parsed as JSON (caller decrefs); asserts it parses. */
+struct json_t *hh_json(const hh_result_t *r);
+
 /* Make a key pair and client config for a principal and register it
  * (provider: for agents). Writes DIR/NAME.conf into conf_out. */
 void hh_principal(hh_t *h, const char *role, const char *name, const char *provider,

@@ -44,10 +44,7 @@ s_search(const char *conf, const char *opt)
     else
         hh_run(&h, &r, "haven", "--config", conf, "--json", "search", NULL);
     cr_assert_eq(r.code, 0, "search failed (%d): %s", r.code, r.err);
-    json_error_t e;
-    json_t *doc = json_loads(r.out, 0, &e);
-    cr_assert(doc, "search output is not JSON: %s", r.out);
-    return doc;
+    return hh_json(&r);
 }
 
 static int

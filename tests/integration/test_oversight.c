@@ -44,14 +44,6 @@ static void setup(void) { s_world(NULL); }
 static void teardown(void) { hh_stop(&h); hh_cleanup(&h); }
 TestSuite(oversight, .init = setup, .fini = teardown, .timeout = 300);
 
-static json_t *
-s_json(void)
-{
-    json_error_t e;
-    json_t *doc = json_loads(r.out, 0, &e);
-    cr_assert(doc, "not JSON: %s (stderr %s)", r.out, r.err);
-    return doc;
-}
 
 static double
 s_ms_since(const struct timespec *t0)
@@ -101,7 +93,7 @@ Test(oversight, alerts_wait_in_the_inbox_with_a_fresh_offer)
     cr_assert_eq(r.code, 0);
     hh_run(&h, &r, "haven", "--config", idva, "--json", "inbox", NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
-    json_t *doc = s_json();
+    json_t *doc = hh_json(&r);
     json_t *alerts = json_object_get(doc, "alerts");
     cr_assert_eq(json_array_size(alerts), 1, "%s", r.out);
     char offer[1024];
@@ -136,7 +128,7 @@ Test(oversight, on_call_sees_its_region_and_emergency_units)
     /* An IDVA's hold in Cambridge (East of England). */
     hh_run(&h, &r, "haven-agent", "--config", agent, "set", "room-1", "available", NULL);
     hh_run(&h, &r, "haven", "--config", idva, "--json", "search", NULL);
-    json_t *doc = s_json();
+    json_t *doc = hh_json(&r);
     snprintf(token, sizeof token, "%s",
              json_string_value(json_object_get(json_array_get(json_object_get(doc, "offers"), 0), "offer")));
     json_decref(doc);
@@ -232,7 +224,7 @@ s_history(void)
     for (int i = 0; i < 2; i++) {
         hh_run(&h, &r, "haven", "--config", idva, "--json", "search", "--gender", "woman", "--limit", "1",
                "--near", "E07000008", NULL);
-        json_t *doc = s_json();
+        json_t *doc = hh_json(&r);
         snprintf(token, sizeof token, "%s",
                  json_string_value(json_object_get(json_array_get(json_object_get(doc, "offers"), 0), "offer")));
         json_decref(doc);
@@ -269,7 +261,7 @@ Test(oversight, reports_count_a_scripted_history_exactly)
     s_history();
     hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "--json", "report", "unmet", NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
-    json_t *doc = s_json(), *rows = json_object_get(doc, "rows");
+    json_t *doc = hh_json(&r), *rows = json_object_get(doc, "rows");
     /* 4 searches; the boy's and the dog's found nothing */
     cr_assert_str_eq(s_cell(rows, "need", "all searches", "searches", buf, sizeof buf), "4");
     cr_assert_str_eq(s_cell(rows, "need", "all searches", "found_none", buf, sizeof buf), "2");
@@ -283,7 +275,7 @@ Test(oversight, reports_count_a_scripted_history_exactly)
 
     hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "--json", "report", "declines", NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
-    doc = s_json();
+    doc = hh_json(&r);
     rows = json_object_get(doc, "rows");
     cr_assert_eq(json_array_size(rows), 2, "%s", r.out);
     cr_assert_str_eq(s_cell(rows, "reason", "capacity", "declines", buf, sizeof buf), "1");
@@ -292,7 +284,7 @@ Test(oversight, reports_count_a_scripted_history_exactly)
 
     hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "--json", "report", "occupancy", NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
-    doc = s_json();
+    doc = hh_json(&r);
     rows = json_object_get(doc, "rows");
     cr_assert_str_eq(s_cell(rows, "region", "East of England", "units", buf, sizeof buf), "3");
     cr_assert_str_eq(s_cell(rows, "region", "East of England", "available", buf, sizeof buf), "2");

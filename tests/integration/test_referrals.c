@@ -42,14 +42,6 @@ static void setup(void) { s_world(NULL); }
 static void teardown(void) { hh_stop(&h); hh_cleanup(&h); }
 TestSuite(referrals, .init = setup, .fini = teardown, .timeout = 300);
 
-static json_t *
-s_json(void)
-{
-    json_error_t e;
-    json_t *doc = json_loads(r.out, 0, &e);
-    cr_assert(doc, "not JSON: %s (stderr %s)", r.out, r.err);
-    return doc;
-}
 
 /* Search as conf; copy the first offer's token (for unit, if given). */
 static int
@@ -57,7 +49,7 @@ s_offer(const char *conf, const char *unit, char *token, size_t len)
 {
     hh_run(&h, &r, "haven", "--config", conf, "--json", "search", "--gender", "woman", "--child", "14:m", NULL);
     cr_assert_eq(r.code, 0, "search: %s", r.err);
-    json_t *doc = s_json(), *o;
+    json_t *doc = hh_json(&r), *o;
     size_t i;
     int n = (int) json_integer_value(json_object_get(doc, "matching"));
     token[0] = '\0';
@@ -78,7 +70,7 @@ s_hold(const char *conf, const char *token, char *id, size_t len)
     hh_write(&h, "note.txt", NOTE, note, sizeof note);
     hh_run(&h, &r, "haven", "--config", conf, "--json", "hold", token, "--note-file", note, NULL);
     cr_assert_eq(r.code, 0, "hold: %d %s", r.code, r.err);
-    json_t *doc = s_json();
+    json_t *doc = hh_json(&r);
     snprintf(id, len, "%s", json_string_value(json_object_get(doc, "hold")));
     cr_assert_eq(strlen(id), 16);
     cr_assert(json_string_value(json_object_get(doc, "expires_at")));
@@ -90,7 +82,7 @@ s_state(const char *conf, const char *id, char *buf, size_t len)
 {
     hh_run(&h, &r, "haven", "--config", conf, "--json", "holds", NULL);
     cr_assert_eq(r.code, 0, "holds: %s", r.err);
-    json_t *doc = s_json(), *x;
+    json_t *doc = hh_json(&r), *x;
     size_t i;
     snprintf(buf, len, "absent");
     json_array_foreach(json_object_get(doc, "holds"), i, x)

@@ -119,10 +119,7 @@ s_search(const char *first, ...)
            argv[9], argv[10], argv[11], argv[12], argv[13], argv[14], argv[15], argv[16], argv[17],
            argv[18], argv[19], argv[20], argv[21], argv[22], argv[23], NULL);
     cr_assert_eq(r.code, 0, "search: %s", r.err);
-    json_error_t e;
-    json_t *doc = json_loads(r.out, 0, &e);
-    cr_assert(doc, "not JSON: %s", r.out);
-    return doc;
+    return hh_json(&r);
 }
 
 static int
