@@ -32,6 +32,7 @@
 #include "../../proto/conn.h"
 #include "../../proto/keys.h"
 #include "../../proto/wire.h"
+#include "bench_util.h"
 
 #define MAX_PROVIDERS 4096
 #define UNITS_PER_PROVIDER_MAX 1000
@@ -45,27 +46,14 @@ static bool s_quick;
 
 /* ---------------------------------------------------------------- utils */
 
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
+#define s_now bench_now
 
 static double
 s_pct(double *v, size_t n, double p)
 {
     if (!n)
         return 0;
-    qsort(v, n, sizeof *v, s_cmp);
+    qsort(v, n, sizeof *v, bench_cmp);
     size_t i = (size_t) (p * (double) (n - 1) + 0.5);
     return v[i];
 }
@@ -190,14 +178,7 @@ s_call(hv_conn_t *c, Haven__Request *req)
 /* ---------------------------------------------------------------- world */
 
 static uint64_t s_rng = 0x9E3779B97F4A7C15ULL;
-static uint32_t
-s_rand(uint32_t n)
-{
-    s_rng ^= s_rng << 13;
-    s_rng ^= s_rng >> 7;
-    s_rng ^= s_rng << 17;
-    return (uint32_t) (s_rng % n);
-}
+#define s_rand(n) bench_rand(&s_rng, (n))
 
 typedef struct {
     char id[32];

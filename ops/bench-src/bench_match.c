@@ -11,32 +11,17 @@
 #include <string.h>
 #include <time.h>
 #include "../../broker/match.h"
+#include "bench_util.h"
 
 #define NOW 1800000000LL
 
 static uint64_t s_rng = 88172645463325252ULL;
-static uint32_t
-s_rand(uint32_t n)
-{
-    s_rng ^= s_rng << 13;
-    s_rng ^= s_rng >> 7;
-    s_rng ^= s_rng << 17;
-    return (uint32_t) (s_rng % n);
-}
+#define s_rand(n) bench_rand(&s_rng, (n))
 
 static double
 s_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
+    return bench_now() * 1e6;
 }
 
 /* A rule mix shaped by the design's figures: most refuges take boys to 12,
@@ -252,8 +237,8 @@ main(int argc, char **argv)
                 brk_result_free(&r);
                 free(cn);
             }
-            qsort(t, REPS, sizeof t[0], s_cmp);
-            qsort(f, REPS, sizeof f[0], s_cmp);
+            qsort(t, REPS, sizeof t[0], bench_cmp);
+            qsort(f, REPS, sizeof f[0], bench_cmp);
             double p50 = t[REPS / 2], p99 = t[REPS - 1], fl = f[REPS / 2];
             printf("| %u | %zu | %s | %u | %.1f | %.1f | %.1f | %.1fx |\n", sizes[s], n_avail,
                    s_needs[k].label, matching, p50, p99, fl, fl > 0 ? p50 / fl : 0);
