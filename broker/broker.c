@@ -228,7 +228,6 @@ brk_reply_ok(brk_request_t *r, Haven__Reply *reply)
     return hv_pack(&reply->base, &r->reply, &r->reply_len);
 }
 
-static uint64_t s_error_id;      /* the id of an undecodable request's reply */
 
 int
 brk_reply_error(brk_request_t *r, int status, const char *fmt, ...)
@@ -239,7 +238,7 @@ brk_reply_error(brk_request_t *r, int status, const char *fmt, ...)
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     Haven__Reply reply = HAVEN__REPLY__INIT;
-    reply.id = r->req ? r->req->id : s_error_id;
+    reply.id = r->req ? r->req->id : r->id;
     reply.status = status;
     reply.error = text;
     free(r->reply);
@@ -622,7 +621,6 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
             frames++;
         }
     }
-    s_error_id = 0;
     /* Connection metadata rides on frames that came from the peer, not on
      * the routing id the ROUTER made up. */
     const char *uid = frames > 1 ? zmq_msg_gets(&payload, "User-Id") : NULL;
@@ -649,7 +647,7 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
     uint64_t id;
     int drc = hv_request_decode(zmq_msg_data(&payload), zmq_msg_size(&payload), &r->req, &id, err, sizeof err);
     if (drc < 0) {
-        s_error_id = id;
+        r->id = id;
         brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
         brk_log(BRK_LOG_INFO, "refused a malformed request from %s: %s", who->name, err);
         goto out;

@@ -17,6 +17,7 @@ typedef struct {
     zmq_msg_t routing;           /* the ROUTER's routing id for the reply */
     brk_principal_t who;         /* a copy: the cache may change under us */
     Haven__Request *req;
+    uint64_t id;                 /* a request that failed validation: its id, for the reply */
     uint8_t *reply;              /* packed Reply, set by the handler */
     size_t reply_len;
     int status;                  /* the reply's status, for the log */
