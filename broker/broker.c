@@ -491,6 +491,8 @@ typedef struct {
      * (unit_set, confirm) refuse before they write and skip it: LMDB's
      * nested transactions allocate megabytes each. */
     bool nested;
+    /* Reads the in-memory index only: no read transaction to open. */
+    bool index_only;
 } s_op_t;
 
 #define ROLE(r) (1u << HAVEN__ROLE__ROLE_##r)
@@ -509,7 +511,7 @@ s_op(int body)
     static const s_op_t unit_set = { brk_handle_unit_set, true, ROLE(AGENT) };
     static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT) };
     static const s_op_t agent_status = { brk_handle_agent_status, false, ROLE(AGENT) };
-    static const s_op_t search = { brk_handle_search, false, ROLE(IDVA) | ROLE(ONCALL) };
+    static const s_op_t search = { brk_handle_search, false, ROLE(IDVA) | ROLE(ONCALL), false, true };
     static const s_op_t hold_prepare = { brk_handle_hold_prepare, false, ROLE(IDVA) | ROLE(ONCALL) };
     static const s_op_t hold_create = { brk_handle_hold_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
     static const s_op_t hold_list = { brk_handle_hold_list, false, ROLE(IDVA) | ROLE(ONCALL) };
@@ -672,7 +674,7 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
         rc = 2;
         goto out;
     }
-    if (!*rtxn) {
+    if (!*rtxn && !op->index_only) {
         int trc = brk_store_begin(self->store, NULL, false, rtxn);
         if (trc < 0) {
             brk_log(BRK_LOG_ERROR, "cannot begin a read transaction: %s", strerror(-trc));
