@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +27,7 @@
 #include "../proto/conn.h"
 #include "audit.h"
 #include "backup.h"
+#include "guard.h"
 #include "watch.h"
 #include "broker.h"
 #include "log.h"
@@ -49,7 +51,11 @@ struct brk_broker {
     brk_request_t *batch;        /* batch_max entries */
     brk_ctx_t ctx;
     GHashTable *subs;            /* curve Z85 -> GBytes routing id, for pushes */
-    GHashTable *buckets;         /* curve Z85 -> s_bucket_t: searches per minute */
+    brk_guard_t *guard;          /* what each principal may cost */
+    void *monitor;               /* the server socket's connection events */
+    GHashTable *coalesce;        /* "watch/unit" -> gint64 time of its last alert */
+    GHashTable *hooked;          /* watch id -> s_hooked_t: hook runs per watch */
+    int64_t next_minute;         /* refusals go to the audit log once a minute */
     brk_backup_t *backup;
     brk_watches_t *watches;
     bool unsynced;               /* audit records committed without fsync */
@@ -57,11 +63,6 @@ struct brk_broker {
     size_t n_alerts, cap_alerts;
     int64_t next_expiry;
 };
-
-typedef struct {
-    double tokens;
-    int64_t at_ms;
-} s_bucket_t;
 
 static int64_t
 s_now_ms(void)
@@ -71,28 +72,19 @@ s_now_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Token bucket: a burst of searches_per_minute, refilled evenly. Returns
- * true if this principal may search now. */
-static bool
-s_rate_ok(GHashTable *buckets, const char *z85, int64_t per_minute)
+/* Close a connection from our side: the I/O thread sees it end and
+ * cleans up (libzmq has no call to close one peer of a ROUTER). */
+static void
+s_drop_fd(void *arg, int fd)
 {
-    s_bucket_t *b = g_hash_table_lookup(buckets, z85);
-    int64_t now = s_now_ms();
-    if (!b) {
-        b = g_new0(s_bucket_t, 1);
-        b->tokens = (double) per_minute;
-        b->at_ms = now;
-        g_hash_table_insert(buckets, g_strdup(z85), b);
-    }
-    b->tokens += (double) (now - b->at_ms) * (double) per_minute / 60000.0;
-    if (b->tokens > (double) per_minute)
-        b->tokens = (double) per_minute;
-    b->at_ms = now;
-    if (b->tokens < 1.0)
-        return false;
-    b->tokens -= 1.0;
-    return true;
+    (void) arg;
+    shutdown(fd, SHUT_RDWR);
 }
+
+typedef struct {
+    int64_t last_run;            /* when the hook last ran for this watch */
+    uint32_t pending;            /* alerts since, not yet told to the hook */
+} s_hooked_t;
 
 /* The broker the subscribe handler records into (there is one per process). */
 static brk_broker_t *s_self;
@@ -429,11 +421,20 @@ s_refresh(brk_broker_t *self)
         const void *val;
         size_t vlen;
         switch (d->kind) {
-        case BRK_DIRTY_PRINCIPAL:
+        case BRK_DIRTY_PRINCIPAL: {
             rc = brk_store_get(self->store, txn, BRK_DB_PRINCIPALS, d->key, 32, &val, &vlen);
             if (rc == 0)
                 rc = s_principal_record(self->principals, NULL, 0, val, vlen);
+            const brk_principal_t *p = rc == 0 ? brk_principals_find(self->principals, d->key) : NULL;
+            if (p && p->revoked) {
+                /* Revocation ends everything the key had: no more pushes,
+                 * and its connections are closed now, not at its next
+                 * request. */
+                g_hash_table_remove(self->subs, p->curve_z85);
+                brk_guard_conn_each_to_drop(self->guard, 0, 0, p->curve_z85, s_drop_fd, NULL);
+            }
             break;
+        }
         case BRK_DIRTY_PROVIDER:
             rc = brk_store_get(self->store, txn, BRK_DB_PROVIDERS, d->provider,
                                strlen(d->provider), &val, &vlen);
@@ -594,9 +595,56 @@ s_request_clear(brk_request_t *r)
     memset(r, 0, sizeof *r);
 }
 
+/* The most bytes a request of this operation can take when it is valid:
+ * checked before protobuf-c allocates anything for it. */
+static size_t
+s_op_max_bytes(const brk_config_t *cfg, int body)
+{
+    switch (body) {
+    case HAVEN__REQUEST__BODY_PUBLISH:
+        return (size_t) cfg->max_units_per_catalog * HV_UNIT_WIRE_BYTES + 8192;
+    case HAVEN__REQUEST__BODY_HOLD_CREATE:
+        return HV_RECIPIENTS_MAX * (HV_NOTE_MAX + HV_SEAL_OVERHEAD + HV_KEY_BYTES + 16) + HV_TOKEN_MAX + 64;
+    case HAVEN__REQUEST__BODY_ACCEPT:
+    case HAVEN__REQUEST__BODY_DECLINE:
+        return HV_ADDRESS_MAX + HV_SEAL_OVERHEAD + HV_KEY_BYTES + 512;
+    case HAVEN__REQUEST__BODY_SEARCH:
+    case HAVEN__REQUEST__BODY_WATCH_CREATE:
+        return 16384;
+    default:
+        return 4096;
+    }
+}
+
+/* Refuse a request before its handler: a reply, a counted refusal (the
+ * audit log gets these aggregated per key per minute), and a log line. */
+static int
+s_refuse(brk_broker_t *self, brk_request_t *r, brk_refusal_t why, int status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int
+s_refuse(brk_broker_t *self, brk_request_t *r, brk_refusal_t why, int status, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    brk_reply_error(r, status, "%s", text);
+    r->refused = true;
+    brk_guard_refused(self->guard, r->who.name[0] ? r->who.name : NULL, why);
+    brk_log(BRK_LOG_DEBUG, "refused a request from %s: %s", r->who.name[0] ? r->who.name : "an unknown key",
+            text);
+    return 1;
+}
+
 /* Receive one request into r. Returns 1 if it is ready to reply to (an
  * error or a read already answered), 2 if it is a write to apply, 0 if
- * nothing was waiting, -errno on socket failure. */
+ * nothing was waiting, -errno on socket failure.
+ *
+ * Everything a request may cost is checked before it is decoded: who
+ * sent it, whether their role may do that operation at all, its size
+ * against the operation's cap, their requests in this cycle and their
+ * rates. Only then does protobuf-c allocate, within the batch's budget. */
 static int
 s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
 {
@@ -626,48 +674,95 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
     /* Connection metadata rides on frames that came from the peer, not on
      * the routing id the ROUTER made up. */
     const char *uid = frames > 1 ? zmq_msg_gets(&payload, "User-Id") : NULL;
+    int fd = frames > 1 ? zmq_msg_get(&payload, ZMQ_SRCFD) : -1;
     const brk_principal_t *who = brk_principals_find_z85(self->principals, uid);
+    const uint8_t *data = zmq_msg_data(&payload);
+    size_t len = zmq_msg_size(&payload);
     int rc = 1;
     if (!who) {
         /* ZAP admitted the key, so it was removed since: refuse. */
-        brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN, "this key is not registered");
+        s_refuse(self, r, BRK_REFUSE_UNKNOWN_KEY, HAVEN__STATUS__STATUS_FORBIDDEN, "this key is not registered");
         goto out;
     }
     r->who = *who;
     if (who->revoked) {
-        brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
-                        "this key (%s) has been revoked; ask your Haven administrator", who->name);
-        brk_log(BRK_LOG_INFO, "refused a request from revoked principal %s", who->name);
+        s_refuse(self, r, BRK_REFUSE_REVOKED, HAVEN__STATUS__STATUS_FORBIDDEN,
+                 "this key (%s) has been revoked; ask your Haven administrator", who->name);
+        if (fd >= 0)
+            s_drop_fd(NULL, fd);
+        goto out;
+    }
+    if (fd >= 0 && brk_guard_conn_attach(self->guard, fd, who->curve_z85, who->name) < 0) {
+        s_refuse(self, r, BRK_REFUSE_CONNECTIONS, HAVEN__STATUS__STATUS_LIMIT,
+                 "this key already has %lld connections open (limits.connections_per_key); close one",
+                 (long long) self->cfg->connections_per_key);
+        s_drop_fd(NULL, fd);
         goto out;
     }
     if (frames != 2) {
-        brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                        "a request is exactly one frame; this one had %d", frames - 1);
+        s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                 "a request is exactly one frame; this one had %d", frames - 1);
+        goto out;
+    }
+    int body = 0;
+    if (hv_request_peek(data, len, &r->id, &body) < 0) {
+        s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                 "the message is not a valid Haven request");
+        goto out;
+    }
+    /* No operation (or an unknown one): small, so decode it for the
+     * validator's sentence (an unknown field, no operation). */
+    const s_op_t *op = body ? s_op(body) : NULL;
+    if (body && (!op || !(op->roles & (1u << who->role)))) {
+        s_refuse(self, r, BRK_REFUSE_ROLE, HAVEN__STATUS__STATUS_FORBIDDEN, "the %s role may not %s",
+                 hv_role_name(who->role), s_op_name(body));
+        goto out;
+    }
+    size_t cap = s_op_max_bytes(self->cfg, body);
+    if (len > cap) {
+        s_refuse(self, r, BRK_REFUSE_SIZE, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                 "a %s request is at most %zu bytes; this one has %zu", s_op_name(body), cap, len);
+        goto out;
+    }
+    if (!brk_guard_take(self->guard, who->curve_z85)) {
+        s_refuse(self, r, BRK_REFUSE_IN_FLIGHT, HAVEN__STATUS__STATUS_LIMIT,
+                 "too many requests at once from this key (limits.requests_in_flight is %lld); "
+                 "wait for the answers before sending more", (long long) self->cfg->requests_in_flight);
+        goto out;
+    }
+    int64_t now_ms = s_now_ms();
+    if (body == HAVEN__REQUEST__BODY_SEARCH
+        && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_SEARCH, now_ms)) {
+        s_refuse(self, r, BRK_REFUSE_RATE, HAVEN__STATUS__STATUS_LIMIT,
+                 "too many searches: at most %lld a minute (limits.searches_per_minute); "
+                 "try again in a few seconds", (long long) self->cfg->searches_per_minute);
+        goto out;
+    }
+    if (op && op->write && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_WRITE, now_ms)) {
+        s_refuse(self, r, BRK_REFUSE_RATE, HAVEN__STATUS__STATUS_LIMIT,
+                 "too many changes: at most %lld a minute (limits.writes_per_minute); "
+                 "try again in a few seconds", (long long) self->cfg->writes_per_minute);
+        goto out;
+    }
+    if (body == HAVEN__REQUEST__BODY_HOLD_CREATE
+        && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_HOLD, now_ms)) {
+        s_refuse(self, r, BRK_REFUSE_RATE, HAVEN__STATUS__STATUS_LIMIT,
+                 "too many holds: at most %lld an hour (limits.holds_per_hour), because each one "
+                 "calls a refuge; cancel none, answer the ones you have, or ask your administrator",
+                 (long long) self->cfg->holds_per_hour);
         goto out;
     }
     char err[256];
     uint64_t id;
-    int drc = hv_request_decode(zmq_msg_data(&payload), zmq_msg_size(&payload), &r->req, &id, err, sizeof err);
+    int drc = hv_request_decode_alloc(data, len, brk_guard_allocator(self->guard), &r->req, &id, err, sizeof err);
     if (drc < 0) {
-        r->id = id;
-        brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
-        brk_log(BRK_LOG_INFO, "refused a malformed request from %s: %s", who->name, err);
+        r->id = id ? id : r->id;
+        s_refuse(self, r, drc == -ENOMEM ? BRK_REFUSE_MEMORY : BRK_REFUSE_MALFORMED,
+                 drc == -ENOMEM ? HAVEN__STATUS__STATUS_LIMIT : HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
         goto out;
     }
-    const s_op_t *op = s_op(r->req->body_case);
-    if (!op || !(op->roles & (1u << who->role))) {
-        brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN, "the %s role may not %s",
-                        hv_role_name(who->role), s_op_name(r->req->body_case));
-        brk_log(BRK_LOG_INFO, "refused %s from %s (%s role)", s_op_name(r->req->body_case),
-                who->name, hv_role_name(who->role));
-        goto out;
-    }
-    if (r->req->body_case == HAVEN__REQUEST__BODY_SEARCH
-        && !s_rate_ok(self->buckets, who->curve_z85, self->cfg->searches_per_minute)) {
-        brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
-                        "too many searches: at most %lld a minute (limits.searches_per_minute); "
-                        "try again in a few seconds", (long long) self->cfg->searches_per_minute);
-        brk_log(BRK_LOG_INFO, "%s is searching faster than allowed", who->name);
+    if (!op) {                   /* the validator refuses a request with no operation */
+        s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST, "the request has no operation");
         goto out;
     }
     if (op->write) {
@@ -697,8 +792,10 @@ static void s_deliver_alerts(brk_broker_t *self);
 static bool
 s_audited(const brk_request_t *r)
 {
+    if (r->refused)
+        return false;            /* counted, and audited once a minute per key */
     if (!r->req)
-        return true;             /* malformed or refused before decoding */
+        return true;
     switch (r->req->body_case) {
     case HAVEN__REQUEST__BODY_PING:
     case HAVEN__REQUEST__BODY_SUBSCRIBE:
@@ -824,7 +921,9 @@ s_serve_batch(brk_broker_t *self)
     bool write[self->cfg->batch_max];
     size_t n = 0;
     MDB_txn *rtxn = NULL;
-    for (; n < (size_t) self->cfg->batch_max; n++) {
+    /* Stop taking requests once the batch's decode budget is spent: the
+     * rest wait in their connections' queues (bounded by the HWMs). */
+    for (; n < (size_t) self->cfg->batch_max && brk_guard_budget_left(self->guard); n++) {
         brk_request_t *r = &self->batch[n];
         int rc = s_receive(self, r, &rtxn);
         if (rc <= 0) {
@@ -841,17 +940,22 @@ s_serve_batch(brk_broker_t *self)
     for (size_t i = 0; i < n; i++)
         if (!write[i])
             s_send_reply(self, &self->batch[i]);
-    if (n)
+    bool store = false;          /* a write, or an audit record to keep */
+    for (size_t i = 0; i < n && !store; i++)
+        store = write[i] || s_audited(&self->batch[i]);
+    if (store)
         s_apply(self, self->batch, write, n);
     for (size_t i = 0; i < n; i++) {
         if (write[i])
             s_send_reply(self, &self->batch[i]);
         s_request_clear(&self->batch[i]);
     }
+    brk_guard_batch_end(self->guard);
 }
 
 /* Run the alert hook with the alert as JSON on its stdin; never waits for
- * it (children are reaped in the loop). */
+ * it (children are reaped in the loop). The child keeps only stdin,
+ * stdout and stderr: not the store, not the sockets. */
 static void
 s_run_hook(brk_broker_t *self, const char *json)
 {
@@ -864,6 +968,8 @@ s_run_hook(brk_broker_t *self, const char *json)
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0)
             dup2(devnull, 1);
+        /* LMDB opens data.mdb without O_CLOEXEC: close everything else */
+        close_range(3, ~0U, 0);
         execl(self->cfg->hook, self->cfg->hook, (char *) NULL);
         _exit(127);
     }
@@ -878,6 +984,130 @@ s_run_hook(brk_broker_t *self, const char *json)
     close(fds[1]);
 }
 
+/* One alert per unit per watch within [alerts] coalesce: a unit that flaps
+ * between available and occupied does not fill an inbox or page someone
+ * each time. True if this alert is to be delivered. */
+static bool
+s_coalesce(brk_broker_t *self, const s_alert_t *a, int64_t now)
+{
+    if (self->cfg->alert_coalesce_s <= 0)
+        return true;
+    const brk_unit_t *u = brk_index_unit(self->index, a->unit);
+    const brk_prov_t *p = brk_index_provider(self->index, u->prov);
+    char *key = g_strdup_printf("%s/%s/%s", a->watch, p->id, u->name);
+    gpointer last;
+    if (g_hash_table_lookup_extended(self->coalesce, key, NULL, &last)
+        && now - (int64_t) GPOINTER_TO_SIZE(last) < self->cfg->alert_coalesce_s) {
+        g_free(key);
+        return false;
+    }
+    g_hash_table_replace(self->coalesce, key, GSIZE_TO_POINTER((gsize) now));
+    return true;
+}
+
+static gboolean
+s_coalesce_old(gpointer key, gpointer value, gpointer arg)
+{
+    (void) key;
+    const brk_broker_t *self = arg;
+    return s_now() - (int64_t) GPOINTER_TO_SIZE(value) >= self->cfg->alert_coalesce_s;
+}
+
+static gboolean
+s_hooked_old(gpointer key, gpointer value, gpointer arg)
+{
+    (void) key;
+    const brk_broker_t *self = arg;
+    const s_hooked_t *h = value;
+    return !h->pending && s_now() - h->last_run >= self->cfg->alert_coalesce_s;
+}
+
+/* Forget coalescing windows that have passed, so the tables stay small. */
+static void
+s_prune_coalesce(brk_broker_t *self)
+{
+    g_hash_table_foreach_remove(self->coalesce, s_coalesce_old, self);
+    g_hash_table_foreach_remove(self->hooked, s_hooked_old, self);
+}
+
+typedef struct {
+    uint8_t (*keys)[40];
+    size_t n, drop;
+} s_trim_t;
+
+static int
+s_trim_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) val;
+    (void) vlen;
+    s_trim_t *t = arg;
+    if (t->n == t->drop)
+        return 1;
+    if (klen == 40)
+        memcpy(t->keys[t->n++], key, 40);
+    return 0;
+}
+
+/* Keep at most inbox_max alerts in a principal's inbox: the oldest go. */
+static int
+s_trim_inbox(brk_broker_t *self, MDB_txn *txn, const uint8_t key[32])
+{
+    size_t count = 0;
+    int rc = brk_store_count_prefix(self->store, txn, BRK_DB_INBOX, key, 32, &count);
+    if (rc < 0 || (int64_t) count <= self->cfg->inbox_max)
+        return rc;
+    s_trim_t t = { NULL, 0, count - (size_t) self->cfg->inbox_max };
+    if (!(t.keys = malloc(t.drop * sizeof *t.keys)))
+        return -ENOMEM;
+    rc = brk_store_each(self->store, txn, BRK_DB_INBOX, key, 32, s_trim_one, &t);
+    for (size_t i = 0; rc == 0 && i < t.n; i++)
+        rc = brk_store_del(self->store, txn, BRK_DB_INBOX, t.keys[i], 40);
+    free(t.keys);
+    return rc;
+}
+
+/* Tell the hook, at most once per watch per coalescing window; the count
+ * says how many alerts the watch had since the hook last ran. Unless
+ * hook_detail = full, it learns only what wakes someone. */
+static void
+s_hook_alert(brk_broker_t *self, const s_alert_t *a, int64_t now)
+{
+    s_hooked_t *h = g_hash_table_lookup(self->hooked, a->watch);
+    if (!h) {
+        h = g_new0(s_hooked_t, 1);
+        h->last_run = INT64_MIN / 2;
+        g_hash_table_insert(self->hooked, g_strdup(a->watch), h);
+    }
+    h->pending++;
+    if (now - h->last_run < self->cfg->alert_coalesce_s)
+        return;
+    char when[32];
+    time_t t = (time_t) now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i}", "event", "watch-match", "watch", a->watch, "at", when,
+                          "count", (int) h->pending);
+    if (self->cfg->hook_detail_full) {
+        const brk_unit_t *u = brk_index_unit(self->index, a->unit);
+        const brk_prov_t *p = brk_index_provider(self->index, u->prov);
+        const brk_principal_t *who = brk_principals_find(self->principals, a->key);
+        json_t *more = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "principal", who ? who->name : "",
+                                 "region", brk_ctx_region(&self->ctx, u->district), "provider_id", p->id,
+                                 "provider", p->name, "kind", hv_kind_name(p->kind), "unit", u->name,
+                                 "district", u->district >= 0 ? brk_districts_code(self->districts, u->district) : "");
+        json_object_update(j, more);
+        json_decref(more);
+    }
+    char *text = json_dumps(j, JSON_COMPACT);
+    if (text)
+        s_run_hook(self, text);
+    free(text);
+    json_decref(j);
+    h->last_run = now;
+    h->pending = 0;
+}
+
 /* Put what the watches found in their owners' inboxes, each with a fresh
  * offer, then tell whoever is connected and run the hook. */
 static void
@@ -886,6 +1116,13 @@ s_deliver_alerts(brk_broker_t *self)
     if (!self->n_alerts)
         return;
     int64_t now = s_now();
+    size_t keep = 0;
+    for (size_t i = 0; i < self->n_alerts; i++)
+        if (s_coalesce(self, &self->alerts[i], now))
+            self->alerts[keep++] = self->alerts[i];
+    self->n_alerts = keep;
+    if (!self->n_alerts)
+        return;
     int rc = -ENOSPC;
     char (*tokens)[BRK_OFFER_TOKEN_MAX] = calloc(self->n_alerts, sizeof *tokens);
     for (int attempt = 0; tokens && rc == -ENOSPC && attempt < 4; attempt++) {
@@ -907,7 +1144,8 @@ s_deliver_alerts(brk_broker_t *self)
             memcpy(o.principal, a->key, 32);
             o.expires_at = now + self->cfg->offer_ttl_s;
             o.version = u->version;
-            brk_offer_seal(self->token_key, &o, tokens[i], BRK_OFFER_TOKEN_MAX);
+            if ((rc = brk_offer_seal(self->token_key, &o, tokens[i], BRK_OFFER_TOKEN_MAX)) < 0)
+                break;
             Haven__Alert al = HAVEN__ALERT__INIT;
             al.watch = (char *) a->watch;
             al.offer = tokens[i];
@@ -926,6 +1164,8 @@ s_deliver_alerts(brk_broker_t *self)
             for (int b = 0; b < 8; b++)
                 key[32 + b] = (uint8_t) (seq >> (56 - 8 * b));
             rc = brk_store_put_msg(self->store, txn, BRK_DB_INBOX, key, sizeof key, &al.base);
+            if (rc == 0)
+                rc = s_trim_inbox(self, txn, a->key);
         }
         if (rc == 0)
             rc = brk_store_put(self->store, txn, BRK_DB_META, "inbox-seq", 9, &seq, 8);
@@ -949,26 +1189,8 @@ s_deliver_alerts(brk_broker_t *self)
         hv_z85_encode32(a->key, z85);
         s_push(self, z85, "alert", a->watch);
         brk_log(BRK_LOG_INFO, "watch %s of %s matched %s/%s", a->watch, who ? who->name : "?", p->id, u->name);
-        if (self->cfg->hook) {
-            char when[32];
-            time_t t = (time_t) now;
-            struct tm tm;
-            gmtime_r(&t, &tm);
-            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-            json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-                                  "event", "watch-match", "watch", a->watch,
-                                  "principal", who ? who->name : "", "region",
-                                  u->district >= 0 ? brk_districts_region(self->districts, u->district) : "",
-                                  "provider_id", p->id, "provider", p->name, "kind", hv_kind_name(p->kind),
-                                  "unit", u->name,
-                                  "district", u->district >= 0 ? brk_districts_code(self->districts, u->district) : "",
-                                  "at", when);
-            char *text = json_dumps(j, JSON_COMPACT);
-            if (text)
-                s_run_hook(self, text);
-            free(text);
-            json_decref(j);
-        }
+        if (self->cfg->hook)
+            s_hook_alert(self, a, now);
     }
     free(tokens);
     self->n_alerts = 0;
@@ -1007,6 +1229,110 @@ s_expire(brk_broker_t *self)
     }
 }
 
+/* The server socket's monitor: which connections exist, by descriptor. */
+static void
+s_connection_events(brk_broker_t *self)
+{
+    for (int k = 0; k < 256; k++) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, self->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        zmq_msg_init(&addr);
+        if (zmq_msg_more(&ev))
+            zmq_msg_recv(&addr, self->monitor, 0);
+        if (zmq_msg_size(&ev) >= 6) {
+            uint16_t event;
+            int32_t value;
+            memcpy(&event, zmq_msg_data(&ev), 2);
+            memcpy(&value, (const uint8_t *) zmq_msg_data(&ev) + 2, 4);
+            if (event == ZMQ_EVENT_ACCEPTED)
+                brk_guard_conn_open(self->guard, value, s_now_ms());
+            else if (event == ZMQ_EVENT_DISCONNECTED)
+                brk_guard_conn_close(self->guard, value);
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+    }
+}
+
+static void
+s_drop_silent(void *arg, int fd)
+{
+    brk_broker_t *self = arg;
+    brk_guard_refused(self->guard, NULL, BRK_REFUSE_SILENT);
+    brk_log(BRK_LOG_DEBUG, "closing connection %d: no request after %llds", fd,
+            (long long) self->cfg->silent_connection_s);
+    s_drop_fd(NULL, fd);
+}
+
+typedef struct {
+    brk_broker_t *self;
+    MDB_txn *txn;
+    int rc;
+} s_refusal_audit_t;
+
+static void
+s_refusal_record(void *arg, const char *name, const uint32_t *counts)
+{
+    s_refusal_audit_t *a = arg;
+    if (a->rc < 0)
+        return;
+    Haven__AuditRecord rec = HAVEN__AUDIT_RECORD__INIT;
+    char detail[256];
+    size_t used = 0;
+    uint32_t total = 0;
+    for (int i = 0; i < BRK_REFUSE__COUNT; i++) {
+        if (!counts[i])
+            continue;
+        total += counts[i];
+        int w = snprintf(detail + used, sizeof detail - used, "%s%s %u", used ? ", " : "",
+                         brk_refusal_name((brk_refusal_t) i), counts[i]);
+        if (w > 0 && (size_t) w < sizeof detail - used)
+            used += (size_t) w;
+    }
+    const brk_principal_t *p = NULL;
+    rec.has_at = rec.has_outcome = 1;
+    rec.at = s_now();
+    rec.principal = (char *) (name ? name : "(unknown keys)");
+    if (name && (p = brk_principals_find_by_name(a->self->principals, name))) {
+        rec.has_role = 1;
+        rec.role = p->role;
+    }
+    rec.action = "refused";
+    rec.outcome = HAVEN__STATUS__STATUS_FORBIDDEN;
+    rec.detail = detail;
+    rec.has_matching = 1;
+    rec.matching = total;        /* how many, for a reader of audit show */
+    a->rc = brk_audit_append(a->self->store, a->txn, &rec);
+    brk_log(BRK_LOG_INFO, "refused %u requests or connections from %s in the last minute: %s", total,
+            rec.principal, detail);
+}
+
+/* Refused requests and connections go to the audit log once a minute, one
+ * record per key, so a flood costs one record a minute, not one a request. */
+static void
+s_audit_refusals(brk_broker_t *self)
+{
+    for (int attempt = 0; attempt < 4; attempt++) {
+        s_refusal_audit_t a = { self, NULL, 0 };
+        if ((a.rc = brk_store_begin(self->store, NULL, true, &a.txn)) < 0)
+            break;
+        brk_guard_refusals_take(self->guard, s_refusal_record, &a);
+        if (a.rc == 0) {
+            a.rc = brk_store_commit(a.txn);
+            return;
+        }
+        brk_store_abort(a.txn);
+        if (a.rc != -ENOSPC || brk_store_grow(self->store) < 0) {
+            brk_log(BRK_LOG_ERROR, "recording refusals in the audit log failed: %s", strerror(-a.rc));
+            return;
+        }
+    }
+}
+
 int
 brk_broker_run(brk_broker_t *self, int stop_fd)
 {
@@ -1017,20 +1343,24 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
             { self->zap, 0, ZMQ_POLLIN, 0 },
             { self->router, 0, ZMQ_POLLIN, 0 },
             { NULL, stop_fd, ZMQ_POLLIN, 0 },
+            { self->monitor, 0, ZMQ_POLLIN, 0 },
         };
         /* Wake at least every second: hold deadlines are in whole seconds. */
         int64_t wait = (next_check - s_now()) * 1000;
         if (wait > 1000)
             wait = 1000;
-        int n = zmq_poll(items, 3, wait > 0 ? (long) wait : 0);
+        int n = zmq_poll(items, 4, wait > 0 ? (long) wait : 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
+        /* Connections opened and closed, before the handshakes they make. */
+        if (items[3].revents & ZMQ_POLLIN)
+            s_connection_events(self);
         /* Handshakes first: a client waiting on ZAP has nothing else to do. */
         for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
-            brk_zap_handle(self->zap, self->principals);
+            brk_zap_handle(self->zap, self->principals, self->guard);
             int events = 0;
             size_t sz = sizeof events;
             zmq_getsockopt(self->zap, ZMQ_EVENTS, &events, &sz);
@@ -1041,6 +1371,7 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
             s_serve_batch(self);
         if (items[2].revents & ZMQ_POLLIN) {
             brk_log(BRK_LOG_INFO, "stopping");
+            s_audit_refusals(self);
             return 0;
         }
         while (self->cfg->hook && waitpid(-1, NULL, WNOHANG) > 0) {
@@ -1051,7 +1382,14 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
                 self->unsynced = false;
             }
             s_expire(self);
+            brk_guard_conn_each_to_drop(self->guard, s_now_ms(), self->cfg->silent_connection_s * 1000, NULL,
+                                        s_drop_silent, self);
             self->next_expiry = s_now() + 1;
+        }
+        if (s_now() >= self->next_minute) {
+            s_audit_refusals(self);
+            s_prune_coalesce(self);
+            self->next_minute = s_now() + 60;
         }
         if (s_now() >= next_check) {
             int dead = brk_store_reader_check(self->store);
@@ -1105,8 +1443,6 @@ brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admi
         snprintf(err, errlen, "cannot open the store in %s: %s", cfg->data_dir, strerror(-rc));
         return rc;
     }
-    uint8_t token_key[BRK_OFFER_KEY_BYTES];
-    randombytes_buf(token_key, sizeof token_key);
     Haven__Principal p = HAVEN__PRINCIPAL__INIT;
     p.name = (char *) admin_name;
     p.role = HAVEN__ROLE__ROLE_ADMIN;
@@ -1120,14 +1456,12 @@ brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admi
     p.created_at = s_now();
     if ((rc = brk_store_begin(store, NULL, true, &txn)) < 0
         || (rc = brk_store_put(store, txn, BRK_DB_META, "schema", 6, "1", 1)) < 0
-        || (rc = brk_store_put(store, txn, BRK_DB_META, "token-key", 9, token_key, sizeof token_key)) < 0
         || (rc = brk_store_put_msg(store, txn, BRK_DB_PRINCIPALS, admin.curve_raw, 32, &p.base)) < 0
         || (rc = brk_store_put(store, txn, BRK_DB_NAMES, admin_name, strlen(admin_name), admin.curve_raw, 32)) < 0) {
         brk_store_abort(txn);
     } else {
         rc = brk_store_commit(txn);
     }
-    sodium_memzero(token_key, sizeof token_key);
     brk_store_destroy(&store);
     if (rc < 0)
         snprintf(err, errlen, "cannot initialise the store in %s: %s", cfg->data_dir, strerror(-rc));
@@ -1143,14 +1477,14 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
     int rc = brk_store_begin(self->store, NULL, false, &txn);
     if (rc < 0)
         goto fail;
-    rc = brk_store_get(self->store, txn, BRK_DB_META, "token-key", 9, &val, &vlen);
-    if (rc < 0 || vlen != BRK_OFFER_KEY_BYTES) {
+    rc = brk_store_get(self->store, txn, BRK_DB_META, "schema", 6, &val, &vlen);
+    if (rc < 0) {
         brk_store_abort(txn);
         snprintf(err, errlen, "%s is not an initialised Haven store; run haven-broker init",
                  self->cfg->data_dir);
         return -ENOENT;
     }
-    memcpy(self->token_key, val, BRK_OFFER_KEY_BYTES);
+    bool stored_key = brk_store_get(self->store, txn, BRK_DB_META, "token-key", 9, &val, &vlen) == 0;
     if ((rc = brk_store_each(self->store, txn, BRK_DB_PRINCIPALS, NULL, 0, s_principal_record,
                              self->principals)) < 0
         || (rc = brk_store_each(self->store, txn, BRK_DB_PROVIDERS, NULL, 0, s_index_provider_record,
@@ -1161,6 +1495,20 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
         goto fail;
     }
     brk_store_abort(txn);
+    if (stored_key) {
+        /* Stores made before the key was derived from broker.key kept it
+         * here, where every backup carried it: remove it. */
+        if ((rc = brk_store_begin(self->store, NULL, true, &txn)) < 0)
+            goto fail;
+        if ((rc = brk_store_del(self->store, txn, BRK_DB_META, "token-key", 9)) < 0
+            || (rc = brk_store_commit(txn)) < 0) {
+            if (rc != -ENOSPC)
+                brk_store_abort(txn);
+            goto fail;
+        }
+        brk_log(BRK_LOG_INFO, "removed the offer-token key from the store: it is derived from broker.key "
+                "now, so backups no longer carry it (offers made before this restart are void)");
+    }
     return 0;
 fail:
     snprintf(err, errlen, "cannot load the store in %s: %s", self->cfg->data_dir, strerror(-rc));
@@ -1181,14 +1529,17 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     self->cfg = cfg;
     s_self = self;
     self->subs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
-    self->buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    self->coalesce = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->hooked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    self->guard = brk_guard_new(cfg);
+    self->next_minute = s_now() + 60;
     brk_log_set_level((brk_log_level_t) cfg->log_level);
     self->index = brk_index_new();
     self->principals = brk_principals_new();
     self->watches = brk_watches_new();
     self->token_key = sodium_malloc(BRK_OFFER_KEY_BYTES);
     self->batch = calloc((size_t) cfg->batch_max, sizeof *self->batch);
-    if (!self->index || !self->principals || !self->token_key || !self->batch) {
+    if (!self->index || !self->principals || !self->token_key || !self->batch || !self->guard) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
         goto fail;
@@ -1199,6 +1550,14 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     if ((rc = hv_keys_load(path, &self->keys, err, errlen)) < 0) {
         if (rc == -ENOENT)
             snprintf(err, errlen, "%s has no broker key; run haven-broker init first", cfg->data_dir);
+        goto fail;
+    }
+    /* Offer tokens are sealed with a key derived from the broker's own
+     * secret key, never stored: a stolen backup cannot mint or read them. */
+    if (crypto_kdf_derive_from_key(self->token_key, BRK_OFFER_KEY_BYTES, 1, "hvoffer1",
+                                   hv_keys_seal_secret(self->keys)) != 0) {
+        snprintf(err, errlen, "cannot derive the offer-token key from %s", path);
+        rc = -EIO;
         goto fail;
     }
     if ((rc = brk_store_open(cfg->data_dir, (size_t) cfg->map_size_mb << 20, &self->store)) < 0) {
@@ -1231,15 +1590,28 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
         goto fail;
     }
     self->router = zmq_socket(self->zctx, ZMQ_ROUTER);
-    int one = 1, hwm = 10000;
+    /* HWMs are per connection: replies queued for a reader that does not
+     * read (beyond them a reply is dropped, and the client retries), and
+     * requests read ahead of the loop (beyond them libzmq stops reading
+     * the connection, so the sender waits: nothing is lost). */
+    int one = 1, sndhwm = (int) cfg->queued_replies, rcvhwm = 32;
     int64_t maxmsg = cfg->max_message_bytes;
     if (!self->router || (rc = hv_curve_server(self->router, self->keys)) < 0
         || zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0
         || zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0
-        || zmq_setsockopt(self->router, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0
-        || zmq_setsockopt(self->router, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0) {
+        || zmq_setsockopt(self->router, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) < 0
+        || zmq_setsockopt(self->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) < 0) {
         rc = rc < 0 ? rc : -errno;
         snprintf(err, errlen, "cannot set up the server socket: %s", zmq_strerror(-rc));
+        goto fail;
+    }
+    /* Which connections exist, for the per-key connection limit. */
+    if (zmq_socket_monitor(self->router, "inproc://haven-router-monitor",
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) < 0
+        || !(self->monitor = zmq_socket(self->zctx, ZMQ_PAIR))
+        || zmq_connect(self->monitor, "inproc://haven-router-monitor") < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot monitor the server socket: %s", zmq_strerror(errno));
         goto fail;
     }
     if (zmq_bind(self->router, cfg->bind) < 0) {
@@ -1274,6 +1646,8 @@ brk_broker_destroy(brk_broker_t **self_p)
     if (!self_p || !*self_p)
         return;
     brk_broker_t *self = *self_p;
+    if (self->monitor)
+        zmq_close(self->monitor);
     if (self->router)
         zmq_close(self->router);
     if (self->zap)
@@ -1294,8 +1668,11 @@ brk_broker_destroy(brk_broker_t **self_p)
     free(self->batch);
     if (self->subs)
         g_hash_table_destroy(self->subs);
-    if (self->buckets)
-        g_hash_table_destroy(self->buckets);
+    if (self->coalesce)
+        g_hash_table_destroy(self->coalesce);
+    if (self->hooked)
+        g_hash_table_destroy(self->hooked);
+    brk_guard_destroy(&self->guard);
     if (s_self == self)
         s_self = NULL;
     free(self);

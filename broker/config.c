@@ -23,7 +23,7 @@ typedef struct {
     const char *section, *name;
     size_t offset;
     int64_t lo, hi;
-    int kind;                    /* 0 number, 1 duration, 2 path, 3 string, 4 log level */
+    int kind;                    /* 0 number, 1 duration, 2 path, 3 string, 4 log level, 5 detail */
 } s_option_t;
 
 #define OPT(sec, name, field, lo, hi, kind) \
@@ -42,7 +42,17 @@ static const s_option_t s_options[] = {
     OPT("limits", max_holds_per_principal, max_holds, 1, 1000, 0),
     OPT("limits", searches_per_minute, searches_per_minute, 1, 1000000, 0),
     OPT("limits", max_watches_per_principal, max_watches, 1, 1000, 0),
+    OPT("limits", writes_per_minute, writes_per_minute, 1, 1000000, 0),
+    OPT("limits", holds_per_hour, holds_per_hour, 1, 10000, 0),
+    OPT("limits", connections_per_key, connections_per_key, 1, 1000, 0),
+    OPT("limits", requests_in_flight, requests_in_flight, 1, 10000, 0),
+    OPT("limits", batch_memory_mb, batch_memory_mb, 1, 4096, 0),
+    OPT("limits", queued_replies, queued_replies, 1, 100000, 0),
+    OPT("limits", inbox_max, inbox_max, 1, 100000, 0),
     OPT("alerts", hook, hook, 0, 0, 2),
+    OPT("alerts", hook_detail, hook_detail_full, 0, 0, 5),
+    OPT("alerts", coalesce, alert_coalesce_s, 0, 86400, 1),
+    OPT("timers", silent_connection, silent_connection_s, 1, 3600, 1),
     OPT("timers", offer_ttl, offer_ttl_s, 1, 86400, 1),
     OPT("timers", hold_ttl, hold_ttl_s, 1, 7 * 86400, 1),
     OPT("timers", address_retention, address_retention_s, 1, 90 * 86400, 1),
@@ -63,6 +73,17 @@ s_handler(void *user, const char *section, const char *name, const char *value)
             free(*s);
             *s = o->kind == 2 ? hv_path_relative_to(p->path, value) : strdup(value);
             return *s != NULL;
+        }
+        if (o->kind == 5) {
+            bool full = strcmp(value, "full") == 0;
+            if (!full && strcmp(value, "minimal") != 0) {
+                snprintf(p->err, p->errlen, "%s line %d: hook_detail must be minimal or full",
+                         p->path, p->lineno);
+                p->failed = 1;
+                return 0;
+            }
+            *(bool *) field = full;
+            return 1;
         }
         if (o->kind == 4) {
             int lv = brk_log_level_parse(value);
@@ -118,6 +139,15 @@ brk_config_load(const char *path, brk_config_t **out, char *err, size_t errlen)
     c->max_holds = 5;
     c->searches_per_minute = 120;
     c->max_watches = 5;
+    c->writes_per_minute = 600;
+    c->holds_per_hour = 20;
+    c->connections_per_key = 8;
+    c->requests_in_flight = 32;
+    c->batch_memory_mb = 32;
+    c->queued_replies = 64;
+    c->inbox_max = 200;
+    c->alert_coalesce_s = 600;
+    c->silent_connection_s = 30;
     c->hold_ttl_s = 2 * 3600;
     c->address_retention_s = 7 * 86400;
     c->reader_check_s = 60;

@@ -4,6 +4,7 @@
 #ifndef BRK_CONFIG_H
 #define BRK_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,7 +21,17 @@ typedef struct {
     int64_t max_holds;           /* [limits] max_holds_per_principal */
     int64_t searches_per_minute; /* [limits] per principal */
     int64_t max_watches;         /* [limits] max_watches_per_principal */
+    int64_t writes_per_minute;   /* [limits] per principal, every write */
+    int64_t holds_per_hour;      /* [limits] holds one principal may create */
+    int64_t connections_per_key; /* [limits] */
+    int64_t requests_in_flight;  /* [limits] per principal in one poll cycle */
+    int64_t batch_memory_mb;     /* [limits] decoded requests of one poll cycle */
+    int64_t queued_replies;      /* [limits] replies waiting for one slow reader */
+    int64_t inbox_max;           /* [limits] alerts kept per principal */
     char *hook;                  /* [alerts] hook: executable given each alert as JSON */
+    bool hook_detail_full;       /* [alerts] hook_detail = minimal | full */
+    int64_t alert_coalesce_s;    /* [alerts] coalesce: one alert per unit per watch, one hook run per watch */
+    int64_t silent_connection_s; /* [timers] silent_connection */
     int64_t offer_ttl_s;         /* [timers] offer_ttl */
     int64_t hold_ttl_s;          /* [timers] hold_ttl */
     int64_t address_retention_s; /* [timers] address_retention */

@@ -67,6 +67,18 @@ brk_principals_find(const brk_principals_t *self, const uint8_t key[32])
     return brk_principals_find_z85(self, z85);
 }
 
+const brk_principal_t *
+brk_principals_find_by_name(const brk_principals_t *self, const char *name)
+{
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init(&it, self->by_z85);
+    while (g_hash_table_iter_next(&it, &key, &value))
+        if (strcmp(((const brk_principal_t *) value)->name, name) == 0)
+            return value;
+    return NULL;
+}
+
 size_t
 brk_principals_count(const brk_principals_t *self)
 {

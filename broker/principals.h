@@ -32,6 +32,9 @@ int brk_principals_put(brk_principals_t *self, const Haven__Principal *p);
 const brk_principal_t *brk_principals_find(const brk_principals_t *self, const uint8_t key[32]);
 const brk_principal_t *brk_principals_find_z85(const brk_principals_t *self, const char *z85);
 
+/* By name (a scan: for what is not on the request path). NULL if none. */
+const brk_principal_t *brk_principals_find_by_name(const brk_principals_t *self, const char *name);
+
 size_t brk_principals_count(const brk_principals_t *self);
 
 /* The sealing keys of a provider's unrevoked agents, at most max. Returns

@@ -21,6 +21,7 @@ typedef struct {
     uint8_t *reply;              /* packed Reply, set by the handler */
     size_t reply_len;
     int status;                  /* the reply's status, for the log */
+    bool refused;                /* before its handler: audited in aggregate (guard.h) */
     /* What the audit log records beyond who, what and the outcome; set by
      * handlers. Flags and ids only. */
     struct {

@@ -234,6 +234,28 @@ brk_store_each(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix,
     return rc;
 }
 
+static int
+s_count_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    (void) val;
+    (void) vlen;
+    (*(size_t *) arg)++;
+    return 0;
+}
+
+int
+brk_store_count_prefix(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix, size_t plen,
+                       size_t *count_out)
+{
+    size_t n = 0;
+    int rc = brk_store_each(self, txn, db, prefix, plen, s_count_one, &n);
+    if (rc == 0)
+        *count_out = n;
+    return rc;
+}
+
 int
 brk_store_count(brk_store_t *self, MDB_txn *txn, brk_db_t db, size_t *count_out)
 {

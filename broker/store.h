@@ -12,7 +12,7 @@
 typedef struct brk_store brk_store_t;
 
 typedef enum {
-    BRK_DB_META,          /* "schema", "token-key" */
+    BRK_DB_META,          /* "schema", "inbox-seq" */
     BRK_DB_PRINCIPALS,    /* 32-byte curve key -> Principal */
     BRK_DB_NAMES,         /* principal name -> 32-byte curve key */
     BRK_DB_PROVIDERS,     /* provider id -> Provider */
@@ -88,6 +88,9 @@ int brk_store_del_prefix(brk_store_t *self, MDB_txn *txn, brk_db_t db, const voi
 
 /* Count records in a table. */
 int brk_store_count(brk_store_t *self, MDB_txn *txn, brk_db_t db, size_t *count_out);
+/* Count the records whose key starts with prefix. */
+int brk_store_count_prefix(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix, size_t plen,
+                           size_t *count_out);
 
 /* Key of a unit: provider id, NUL, unit name. Returns its length, or
  * -ENAMETOOLONG if buf is too small. */

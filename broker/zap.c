@@ -18,7 +18,7 @@ s_send(void *sock, const void *data, size_t len, int more)
 static int s_quiet;             /* the self-test's refusal is not news */
 
 int
-brk_zap_handle(void *sock, const brk_principals_t *principals)
+brk_zap_handle(void *sock, const brk_principals_t *principals, brk_guard_t *guard)
 {
     zmq_msg_t frames[ZAP_FRAMES + 1];
     int n = 0, more = 1, rc = 0;
@@ -48,20 +48,27 @@ brk_zap_handle(void *sock, const brk_principals_t *principals)
         && zmq_msg_size(&frames[5]) == 5 && memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0
         && zmq_msg_size(&frames[6]) == 32) {
         p = brk_principals_find(principals, zmq_msg_data(&frames[6]));
-        if (p && !p->revoked) {
+        if (p && !p->revoked && guard && brk_guard_conn_full(guard, p->curve_z85)) {
+            text = "too many connections for this key";
+            brk_guard_refused(guard, p->name, BRK_REFUSE_CONNECTIONS);
+        } else if (p && !p->revoked) {
             status = "200";
             text = "OK";
             memcpy(user, p->curve_z85, 41);
             rc = 1;
         } else if (p) {
             text = "revoked key";
+            if (guard)
+                brk_guard_refused(guard, p->name, BRK_REFUSE_REVOKED);
+        } else if (guard) {
+            brk_guard_refused(guard, NULL, BRK_REFUSE_UNKNOWN_KEY);
         }
     } else {
         text = "malformed ZAP request";
         rc = -EPROTO;
     }
     if (rc != 1 && !s_quiet)
-        brk_log(BRK_LOG_INFO, "refused a connection: %s%s%s", text, p ? " of " : "", p ? p->name : "");
+        brk_log(BRK_LOG_DEBUG, "refused a connection: %s%s%s", text, p ? " of " : "", p ? p->name : "");
     /* The request id is echoed so libzmq can match the reply. */
     const void *reqid = n > 1 ? zmq_msg_data(&frames[1]) : "";
     size_t reqid_len = n > 1 ? zmq_msg_size(&frames[1]) : 0;
@@ -95,7 +102,7 @@ brk_zap_selftest(void *ctx, void *sock, const brk_principals_t *principals)
         goto out;
     zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
     s_quiet = 1;
-    int handled = zmq_poll(&item, 1, 1000) == 1 ? brk_zap_handle(sock, principals) : -1;
+    int handled = zmq_poll(&item, 1, 1000) == 1 ? brk_zap_handle(sock, principals, NULL) : -1;
     s_quiet = 0;
     if (handled != 0)
         goto out;

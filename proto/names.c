@@ -33,7 +33,8 @@ static const char *const s_statuses[] = {
     "limit reached", "internal error"
 };
 
-static const char *const s_hold_states[] = { "none", "pending", "accepted", "declined", "expired", "cancelled" };
+static const char *const s_hold_states[] = { "none", "pending", "accepted", "declined", "expired", "cancelled",
+                                              "withdrawn" };
 static const char *const s_decline_reasons[] = {
     "none", "capacity", "boys-age", "nrpf", "complex-needs", "risk", "location", "pets", "access", "other"
 };

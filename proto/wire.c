@@ -433,6 +433,8 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
     case HAVEN__REQUEST__BODY_HOLD_ADDRESS:
         return s_check_hold_id(r->hold_address->hold, err, errlen);
     case HAVEN__REQUEST__BODY_REFERRALS:
+        if (r->referrals->hold && (rc = s_check_hold_id(r->referrals->hold, err, errlen)) < 0)
+            return rc;
         return s_check_id("provider id", r->referrals->provider, err, errlen);
     case HAVEN__REQUEST__BODY_ACCEPT:
         if ((rc = s_check_id("provider id", r->accept->provider, err, errlen)) < 0
@@ -455,22 +457,99 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
 }
 
 int
-hv_request_decode(const uint8_t *data, size_t len, Haven__Request **req_out,
-                  uint64_t *id_out, char *err, size_t errlen)
+hv_request_decode_alloc(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
+                        Haven__Request **req_out, uint64_t *id_out, char *err, size_t errlen)
 {
-    Haven__Request *r = haven__request__unpack(NULL, len, data);
+    Haven__Request *r = haven__request__unpack(alloc, len, data);
     *id_out = 0;
     if (!r) {
+        /* protobuf-c does not say why; the peek tells bad bytes from a
+         * refused allocation */
+        uint64_t id;
+        int body;
+        if (hv_request_peek(data, len, &id, &body) == 0 && alloc) {
+            *id_out = id;
+            snprintf(err, errlen, "the request needs more memory than the broker gives one batch; "
+                     "send it again shortly, or send less at once");
+            return -ENOMEM;
+        }
         snprintf(err, errlen, "the message is not a valid Haven request");
         return -EBADMSG;
     }
     *id_out = r->id;
     int rc = hv_request_validate(r, err, errlen);
     if (rc < 0) {
-        haven__request__free_unpacked(r, NULL);
+        haven__request__free_unpacked(r, alloc);
         return rc;
     }
     *req_out = r;
+    return 0;
+}
+
+int
+hv_request_decode(const uint8_t *data, size_t len, Haven__Request **req_out,
+                  uint64_t *id_out, char *err, size_t errlen)
+{
+    return hv_request_decode_alloc(data, len, NULL, req_out, id_out, err, errlen);
+}
+
+static int
+s_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p == end)
+            return -EBADMSG;
+        uint8_t b = *(*p)++;
+        v |= (uint64_t) (b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -EBADMSG;
+}
+
+int
+hv_request_peek(const uint8_t *data, size_t len, uint64_t *id_out, int *body_out)
+{
+    const uint8_t *p = data, *end = data + len;
+    uint64_t id = 0;
+    int body = 0;
+    while (p < end) {
+        uint64_t key, v;
+        if (s_varint(&p, end, &key) < 0 || key >> 3 == 0 || key >> 3 > 536870911u)
+            return -EBADMSG;
+        switch (key & 7) {
+        case 0:                  /* varint */
+            if (s_varint(&p, end, &v) < 0)
+                return -EBADMSG;
+            if (key >> 3 == 1)
+                id = v;
+            break;
+        case 1:                  /* 64-bit */
+            if (end - p < 8)
+                return -EBADMSG;
+            p += 8;
+            break;
+        case 2:                  /* length-delimited: a body is one */
+            if (s_varint(&p, end, &v) < 0 || v > (uint64_t) (end - p))
+                return -EBADMSG;
+            p += v;
+            if (key >> 3 >= 10)
+                body = (int) (key >> 3);    /* of a oneof, the last one wins */
+            break;
+        case 5:                  /* 32-bit */
+            if (end - p < 4)
+                return -EBADMSG;
+            p += 4;
+            break;
+        default:
+            return -EBADMSG;
+        }
+    }
+    *id_out = id;
+    *body_out = body;
     return 0;
 }
 

@@ -13,7 +13,8 @@
 #define HV_STRING_MAX      512   /* any string field at all */
 #define HV_LIST_MAX        64    /* exclude, prefer, languages, kinds */
 #define HV_CHILDREN_MAX    16
-#define HV_UNITS_WIRE_MAX  100000 /* units in one publish; the broker's limit is lower */
+#define HV_UNITS_WIRE_MAX  100000 /* units in one publish: the highest max_units_per_catalog */
+#define HV_UNIT_WIRE_BYTES 128   /* the most bytes one valid UnitSpec takes in a Publish */
 #define HV_KEY_BYTES       32
 #define HV_TOKEN_MAX       640   /* an offer token's characters */
 #define HV_NOTE_MAX        16384 /* a referral note's plaintext bytes */
@@ -29,6 +30,20 @@
  * request id so the reply can be matched. */
 int hv_request_decode(const uint8_t *data, size_t len, Haven__Request **req_out,
                       uint64_t *id_out, char *err, size_t errlen);
+
+/* The same, allocating through alloc (NULL: malloc). protobuf-c has no
+ * size cap of its own; an allocator that refuses past a budget makes the
+ * decode fail cleanly (-ENOMEM) instead of growing the process. Free the
+ * request with haven__request__free_unpacked(req, alloc). */
+int hv_request_decode_alloc(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
+                            Haven__Request **req_out, uint64_t *id_out, char *err, size_t errlen);
+
+/* Read only a request's id and which operation it carries (its body case,
+ * the field number of the oneof), walking the top-level fields without
+ * allocating, so the broker can authorise a request and apply its size cap
+ * before protobuf-c allocates anything. Returns 0, or -EBADMSG if the
+ * bytes are not a protobuf message (*body_out is 0 if no body is set). */
+int hv_request_peek(const uint8_t *data, size_t len, uint64_t *id_out, int *body_out);
 
 /* Validate a decoded request (as hv_request_decode does). */
 int hv_request_validate(const Haven__Request *req, char *err, size_t errlen);
