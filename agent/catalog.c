@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* A provider's catalog (see catalog.h), read with libinih. */
 #include <errno.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "../proto/inifile.h"
 #include "../proto/names.h"
 #include "../proto/wire.h"
@@ -13,6 +13,9 @@
 
 #define UNITS_MAX HV_UNITS_WIRE_MAX
 #define ADDRESS_MAX 512
+/* The catalog is read whole into locked memory: room for UNITS_MAX units
+ * of a dozen short lines and an address each. */
+#define CATALOG_FILE_MAX (64u << 20)
 
 typedef struct {
     Haven__UnitSpec spec;
@@ -272,7 +275,6 @@ s_handler(void *user, const char *section, const char *name, const char *value)
 int
 agt_catalog_load(const char *path, agt_catalog_t **out, char *err, size_t errlen)
 {
-    struct stat st;
     agt_catalog_t *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
@@ -282,11 +284,17 @@ agt_catalog_load(const char *path, agt_catalog_t **out, char *err, size_t errlen
     c->path = path;
     c->err = err;
     c->errlen = errlen;
-    int rc = hv_ini_parse(path, s_handler, c, &c->lineno);
+    /* It holds addresses: read without stdio, so none lingers in a FILE
+     * buffer, and check the mode of the file that was actually read. */
+    mode_t mode = 0;
+    int rc = hv_ini_parse_private(path, CATALOG_FILE_MAX, s_handler, c, &c->lineno, &mode);
     if (rc < 0) {
-        snprintf(err, errlen, "cannot read catalog %s: %s", path, strerror(errno));
+        if (rc == -EFBIG)
+            snprintf(err, errlen, "catalog %s is larger than %u bytes", path, CATALOG_FILE_MAX);
+        else
+            snprintf(err, errlen, "cannot read catalog %s: %s", path, strerror(-rc));
         agt_catalog_destroy(&c);
-        return -ENOENT;
+        return rc;
     }
     if (rc > 0 && !c->failed) {
         snprintf(err, errlen, "%s line %d: not a valid INI line (expected [section] or key = value)", path, rc);
@@ -314,7 +322,7 @@ agt_catalog_load(const char *path, agt_catalog_t **out, char *err, size_t errlen
         }
         addresses |= c->units[i].address != NULL;
     }
-    if (!c->failed && addresses && stat(path, &st) == 0 && (st.st_mode & 077)) {
+    if (!c->failed && addresses && (mode & 077)) {
         snprintf(err, errlen, "%s holds addresses and others can read it; run: chmod 600 %s", path, path);
         c->failed = 1;
     }
@@ -349,8 +357,10 @@ agt_catalog_destroy(agt_catalog_t **self_p)
         free(c->units[i].spec.name);
         free(c->units[i].spec.district);
         if (c->units[i].address) {
-            /* wipe: an address is the one thing that must not linger */
-            memset(c->units[i].address, 0, strlen(c->units[i].address));
+            /* wipe: an address is the one thing that must not linger
+             * (sodium_memzero, which the compiler cannot drop as a dead
+             * store before free) */
+            sodium_memzero(c->units[i].address, strlen(c->units[i].address));
             free(c->units[i].address);
         }
     }

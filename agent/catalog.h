@@ -11,8 +11,10 @@ typedef struct agt_catalog agt_catalog_t;
 
 /* Parse and validate path. Every error names the line ("catalog.ini line
  * 12: max_occupants must be a whole number from 1 to 30"). A catalog that
- * others can read is refused when it holds addresses. Returns 0 or -errno
- * (-EINVAL: does not validate) with err set. Caller owns *out. */
+ * others can read is refused when it holds addresses. The file is read
+ * without stdio and its text wiped (it holds addresses). Returns 0 or
+ * -errno (-EINVAL: does not validate; -EFBIG: larger than 64 MiB; -ENOENT,
+ * -EACCES, ...: cannot be read) with err set. Caller owns *out. */
 int agt_catalog_load(const char *path, agt_catalog_t **out, char *err, size_t errlen);
 void agt_catalog_destroy(agt_catalog_t **self_p);
 

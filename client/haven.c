@@ -233,7 +233,7 @@ s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
     req.hold_prepare = &prep;
     Haven__Reply *rep = NULL;
     if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK) {
-        free(note);
+        sodium_free(note);
         return rc;
     }
     Haven__Sealed boxes[HV_RECIPIENTS_MAX], *box_ptrs[HV_RECIPIENTS_MAX];
@@ -244,20 +244,30 @@ s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
             hv_cli_error(PROG, "%s has no agent key to seal the note to; hold without a note and phone them",
                          p->provider);
             haven__reply__free_unpacked(rep, NULL);
-            free(note);
+            sodium_free(note);
             return EX_UNAVAILABLE;
         }
         for (size_t i = 0; i < p->n_recipients && i < HV_RECIPIENTS_MAX; i++) {
-            if (hv_seal(note, note_len, p->recipients[i].data, &boxes[n_boxes]) < 0)
+            /* A note sealed to fewer agents than asked, or to a key anyone
+             * can open, must not go: stop before anything is held. */
+            int sr = p->recipients[i].len == 32
+                     ? hv_seal(note, note_len, p->recipients[i].data, &boxes[n_boxes]) : -EINVAL;
+            if (sr < 0) {
+                if (sr == -ENOMEM)
+                    hv_cli_error(PROG, "out of memory sealing the note; nothing was sent");
+                else
+                    hv_cli_error(PROG, "cannot seal the note to %s's agent key %zu of %zu: the key is "
+                                 "unusable; nothing was sent and nothing is held. Hold without a note "
+                                 "and phone them, or ask your Haven administrator", p->provider, i + 1,
+                                 p->n_recipients);
+                rc = sr == -ENOMEM ? EX_OSERR : EX_DATAERR;
                 break;
+            }
             box_ptrs[n_boxes] = &boxes[n_boxes];
             n_boxes++;
         }
     }
-    if (note) {
-        sodium_memzero(note, note_len);
-        free(note);
-    }
+    sodium_free(note);           /* wipes the survivor's details */
     haven__reply__free_unpacked(rep, NULL);
 
     Haven__HoldCreate create = HAVEN__HOLD_CREATE__INIT;
@@ -266,7 +276,8 @@ s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
     create.notes = box_ptrs;
     req.body_case = HAVEN__REQUEST__BODY_HOLD_CREATE;
     req.hold_create = &create;
-    rc = hv_cli_call(cli, &req, &rep);
+    if (rc == EX_OK)
+        rc = hv_cli_call(cli, &req, &rep);
     for (size_t i = 0; i < n_boxes; i++) {
         free(boxes[i].recipient.data);
         free(boxes[i].box.data);

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "cli.h"
 #include "keys.h"
 #include "names.h"
+#include "privfile.h"
 #include "wire.h"
 
 struct hv_cli {
@@ -88,6 +90,11 @@ int
 hv_seal(const void *plain, size_t len, const uint8_t key[32], Haven__Sealed *box_out)
 {
     haven__sealed__init(box_out);
+    /* crypto_box_seal refuses a small-order key but leaves the box as it
+     * was: a caller that did not look would send uninitialised heap, or
+     * worse, so ask first and look anyway. */
+    if (!hv_key_usable(key) || len > SIZE_MAX - crypto_box_SEALBYTES)
+        return -EINVAL;
     uint8_t *box = malloc(len + crypto_box_SEALBYTES);
     uint8_t *k = malloc(32);
     if (!box || !k) {
@@ -95,8 +102,13 @@ hv_seal(const void *plain, size_t len, const uint8_t key[32], Haven__Sealed *box
         free(k);
         return -ENOMEM;
     }
+    if (crypto_box_seal(box, plain, len, key) != 0) {
+        sodium_memzero(box, len + crypto_box_SEALBYTES);
+        free(box);
+        free(k);
+        return -EINVAL;
+    }
     memcpy(k, key, 32);
-    crypto_box_seal(box, plain, len, key);
     box_out->recipient = (ProtobufCBinaryData) { 32, k };
     box_out->box = (ProtobufCBinaryData) { len + crypto_box_SEALBYTES, box };
     return 0;
@@ -124,26 +136,15 @@ hv_unseal(const hv_keys_t *keys, const Haven__Sealed *s)
 char *
 hv_read_file(const char *path, size_t max, size_t *len_out, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(max + 2);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    fclose(f);
-    if (!buf) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (n > max) {
+    char *text = NULL;
+    int rc = hv_privfile_read(path, max, &text, len_out, NULL);
+    if (rc == -EFBIG)
         snprintf(err, errlen, "%s is larger than %zu bytes", path, max);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len_out = n;
-    return buf;
+    else if (rc == -EAGAIN)
+        snprintf(err, errlen, "%s changed while it was read; try again", path);
+    else if (rc < 0)
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
+    return rc < 0 ? NULL : text;
 }
 
 int

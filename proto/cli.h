@@ -24,15 +24,20 @@ const hv_keys_t *hv_cli_keys(const hv_cli_t *self);
 hv_conn_t *hv_cli_conn(hv_cli_t *self);
 
 /* Seal plaintext to a 32-byte sealing key (crypto_box_seal) into *box_out
- * (caller frees box_out->data). Returns 0 or -ENOMEM. */
+ * (caller frees box_out->recipient.data and box_out->box.data). Returns 0,
+ * -EINVAL if the key is unusable (see hv_key_usable) or libsodium refuses
+ * to seal, or -ENOMEM. On failure *box_out is empty: there is no box to
+ * send or free. */
 int hv_seal(const void *plain, size_t len, const uint8_t key[32], Haven__Sealed *box_out);
 
 /* Open a box sealed to our keys. Returns a malloc'd NUL-terminated
  * plaintext, or NULL if it is not ours or was tampered with. */
 char *hv_unseal(const hv_keys_t *keys, const Haven__Sealed *box);
 
-/* Read a whole small file (at most max bytes). Returns malloc'd text or
- * NULL with err set. */
+/* Read a whole small file (at most max bytes) that may hold a survivor's
+ * details, with read(2) into locked memory (no stdio copy). Returns the
+ * NUL-terminated text, to be released with sodium_free (which wipes it),
+ * or NULL with err set. */
 char *hv_read_file(const char *path, size_t max, size_t *len_out, char *err, size_t errlen);
 
 /* Send req; on success *reply_out holds an OK reply (caller frees).

@@ -1,7 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* INI files with line numbers (see inifile.h). */
+#include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <string.h>
 #include "inifile.h"
+#include "privfile.h"
+
+/* inih keeps its line buffer on the stack (Debian's build: ini_use_stack,
+ * 200 bytes); this much below our frame covers it and the handler's
+ * frames. */
+#define STACK_WIPE 16384
 
 typedef struct {
     FILE *f;
@@ -29,4 +38,45 @@ hv_ini_parse(const char *path, ini_handler handler, void *user, int *lineno)
     int rc = ini_parse_stream(s_reader, &r, handler, user);
     fclose(f);
     return rc;
+}
+
+typedef struct {
+    const char *at;              /* what is left of the text */
+    int *lineno;
+} s_text_reader_t;
+
+/* fgets over the text in memory, counting lines as s_reader does. */
+static char *
+s_text_reader(char *str, int num, void *stream)
+{
+    s_text_reader_t *r = stream;
+    if (!*r->at || num < 2)
+        return NULL;
+    const char *nl = strchr(r->at, '\n');
+    size_t n = nl ? (size_t) (nl - r->at) + 1 : strlen(r->at);
+    if (n > (size_t) num - 1)
+        n = (size_t) num - 1;
+    memcpy(str, r->at, n);
+    str[n] = '\0';
+    r->at += n;
+    (*r->lineno)++;
+    return str;
+}
+
+int
+hv_ini_parse_private(const char *path, size_t max, ini_handler handler, void *user,
+                     int *lineno, mode_t *mode_out)
+{
+    char *text = NULL;
+    size_t len;
+    int rc = hv_privfile_read(path, max, &text, &len, mode_out);
+    if (rc < 0)
+        return rc;
+    *lineno = 0;
+    s_text_reader_t r = { text, lineno };
+    rc = ini_parse_stream(s_text_reader, &r, handler, user);
+    sodium_free(text);
+    /* inih copied each line, secrets and all, into a buffer on its stack */
+    sodium_stackzero(STACK_WIPE);
+    return rc == -2 ? -ENOMEM : rc;
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
+#include "inifile.h"
 #include "keys.h"
 
 struct hv_keys {
@@ -33,6 +34,23 @@ void
 hv_z85_encode32(const uint8_t in[32], char out[41])
 {
     zmq_z85_encode(out, in, 32);
+}
+
+bool
+hv_key_usable(const uint8_t pk[32])
+{
+    /* Clamping makes any scalar a multiple of 8, so it sends every point of
+     * order 1, 2, 4 or 8 to zero whatever its encoding (top bit set, p,
+     * p + 1): a test that no list of encodings can miss. libsodium says -1
+     * for its blocklist and for a zero result; we look at the result too,
+     * in case an implementation it picks at run time does not. */
+    static const uint8_t scalar[32] = { [0] = 8, [31] = 0x40 };
+    uint8_t q[32];
+    if (sodium_init() < 0)
+        return false;
+    bool ok = crypto_scalarmult(q, scalar, pk) == 0 && !sodium_is_zero(q, sizeof q);
+    sodium_memzero(q, sizeof q);
+    return ok;
 }
 
 static int
@@ -77,7 +95,10 @@ hv_keys_generate(const char *path)
         rc = -ENOTSUP;           /* libzmq built without CURVE */
         goto out;
     }
-    crypto_box_keypair(spub, ssec);
+    if (crypto_box_keypair(spub, ssec) != 0) {
+        rc = -EIO;
+        goto out;
+    }
     hv_z85_encode32(spub, spub_z);
     hv_z85_encode32(ssec, ssec_z);
 
@@ -101,6 +122,25 @@ out:
     sodium_free(ssec);
     sodium_free(text);
     return rc;
+}
+
+/* A key file (secret or public) whose public halves hv_key_usable refuses:
+ * one sentence in err and -EINVAL; 0 if both can be used. */
+static int
+s_check_usable(const char *path, const uint8_t curve[32], const uint8_t seal[32], char *err,
+               size_t errlen)
+{
+    if (!hv_key_usable(curve)) {
+        snprintf(err, errlen, "%s holds a CURVE key of small order: it is unusable (no connection "
+                 "made with it would be secret); make a new key with keygen", path);
+        return -EINVAL;
+    }
+    if (!hv_key_usable(seal)) {
+        snprintf(err, errlen, "%s holds a sealing key of small order: it is unusable (anything "
+                 "sealed to it could be read by anyone); make a new key with keygen", path);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 enum { F_CPUB = 1, F_CSEC = 2, F_SPUB = 4, F_SSEC = 8, F_SECTION = 16, F_BAD = 32 };
@@ -141,22 +181,14 @@ s_secret_handler(void *user, const char *section, const char *name, const char *
 int
 hv_keys_load(const char *path, hv_keys_t **keys_out, char *err, size_t errlen)
 {
-    struct stat st;
     hv_keys_t *k = NULL;
-    int rc;
+    uint8_t csec[32], cpub[32], derived[32];
+    mode_t mode = 0;
+    int lineno, rc;
 
     if (sodium_init() < 0) {
         snprintf(err, errlen, "libsodium failed to initialise");
         return -EIO;
-    }
-    if (stat(path, &st) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot read key file %s: %s", path, strerror(errno));
-        return rc;
-    }
-    if (st.st_mode & 077) {
-        snprintf(err, errlen, "key file %s can be read by others; run: chmod 600 %s", path, path);
-        return -EPERM;
     }
     k = sodium_malloc(sizeof *k);
     if (!k) {
@@ -164,49 +196,77 @@ hv_keys_load(const char *path, hv_keys_t **keys_out, char *err, size_t errlen)
         return -ENOMEM;
     }
     memset(k, 0, sizeof *k);
-    rc = ini_parse(path, s_secret_handler, k);
+    /* Read without stdio, so the secret halves are in no FILE buffer that
+     * outlives this call. */
+    rc = hv_ini_parse_private(path, HV_KEYFILE_MAX, s_secret_handler, k, &lineno, &mode);
+    if (rc == -EFBIG) {
+        snprintf(err, errlen, "%s is larger than %d bytes, so it is not a Haven secret key file "
+                 "(make one with keygen)", path, HV_KEYFILE_MAX);
+        goto fail;
+    }
     if (rc < 0) {
-        snprintf(err, errlen, "cannot read key file %s", path);
-        hv_keys_destroy(&k);
-        return -EIO;
+        snprintf(err, errlen, "cannot read key file %s: %s", path, strerror(-rc));
+        goto fail;
+    }
+    if (mode & 077) {
+        snprintf(err, errlen, "key file %s can be read by others; run: chmod 600 %s", path, path);
+        rc = -EPERM;
+        goto fail;
     }
     if (rc > 0 || (k->seen & F_BAD) || (k->seen & 15) != 15) {
         snprintf(err, errlen, "%s is not a Haven secret key file (make one with keygen)", path);
-        hv_keys_destroy(&k);
-        return -EINVAL;
+        rc = -EINVAL;
+        goto fail;
     }
+    /* The handler decoded both already; a failure here is a bug. */
+    if (hv_z85_decode32(k->curve_public, cpub) < 0 || hv_z85_decode32(k->curve_secret, csec) < 0) {
+        snprintf(err, errlen, "%s is not a Haven secret key file (make one with keygen)", path);
+        rc = -EINVAL;
+        goto fail;
+    }
+    /* Before the halves are compared, so the sentence names the real
+     * fault: keygen never makes such a key, so someone edited this one. */
+    if ((rc = s_check_usable(path, cpub, k->seal_public, err, errlen)) < 0)
+        goto fail;
     /* The public halves must belong to the secret halves, or a typo would
      * give an identity that authenticates as one key and seals to another. */
-    uint8_t csec[32], cpub[32], derived[32];
-    hv_z85_decode32(k->curve_secret, csec);
-    hv_z85_decode32(k->curve_public, cpub);
-    crypto_scalarmult_base(derived, csec);
-    int ok = sodium_memcmp(derived, cpub, 32) == 0;
-    crypto_scalarmult_base(derived, k->seal_secret);
-    ok = ok && sodium_memcmp(derived, k->seal_public, 32) == 0;
-    sodium_memzero(csec, sizeof csec);
+    int ok = crypto_scalarmult_base(derived, csec) == 0 && sodium_memcmp(derived, cpub, 32) == 0;
+    ok = ok && crypto_scalarmult_base(derived, k->seal_secret) == 0
+         && sodium_memcmp(derived, k->seal_public, 32) == 0;
     if (!ok) {
         snprintf(err, errlen, "%s: public and secret keys do not belong together", path);
-        hv_keys_destroy(&k);
-        return -EINVAL;
+        rc = -EINVAL;
+        goto fail;
     }
+    sodium_memzero(csec, sizeof csec);
     *keys_out = k;
     return 0;
+fail:
+    sodium_memzero(csec, sizeof csec);
+    hv_keys_destroy(&k);
+    return rc;
 }
+
+typedef struct {
+    hv_pubkey_t key;
+    bool curve, seal;            /* found in the file */
+} s_public_t;
 
 static int
 s_public_handler(void *user, const char *section, const char *name, const char *value)
 {
-    hv_pubkey_t *p = user;
+    s_public_t *p = user;
     if (strcmp(section, "haven-public-key") != 0)
         return 0;
     if (strcmp(name, "curve") == 0) {
-        if (hv_z85_decode32(value, p->curve_raw) < 0)
+        if (hv_z85_decode32(value, p->key.curve_raw) < 0)
             return 0;
-        memcpy(p->curve, value, 41);
+        memcpy(p->key.curve, value, 41);
+        p->curve = true;
     } else if (strcmp(name, "seal") == 0) {
-        if (hv_z85_decode32(value, p->seal) < 0)
+        if (hv_z85_decode32(value, p->key.seal) < 0)
             return 0;
+        p->seal = true;
     } else {
         return 0;
     }
@@ -216,8 +276,7 @@ s_public_handler(void *user, const char *section, const char *name, const char *
 int
 hv_pubkey_load(const char *path, hv_pubkey_t *out, char *err, size_t errlen)
 {
-    hv_pubkey_t p;
-    uint8_t zero[32] = { 0 };
+    s_public_t p;
     memset(&p, 0, sizeof p);
     int rc = ini_parse(path, s_public_handler, &p);
     if (rc < 0) {
@@ -225,11 +284,13 @@ hv_pubkey_load(const char *path, hv_pubkey_t *out, char *err, size_t errlen)
                  rc == -1 ? strerror(errno) : "error");
         return -ENOENT;
     }
-    if (rc > 0 || !p.curve[0] || memcmp(p.seal, zero, 32) == 0) {
+    if (rc > 0 || !p.curve || !p.seal) {
         snprintf(err, errlen, "%s is not a Haven public key file (line %d)", path, rc);
         return -EINVAL;
     }
-    *out = p;
+    if ((rc = s_check_usable(path, p.key.curve_raw, p.key.seal, err, errlen)) < 0)
+        return rc;
+    *out = p.key;
     return 0;
 }
 

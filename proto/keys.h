@@ -4,6 +4,7 @@
 #ifndef HV_KEYS_H
 #define HV_KEYS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -20,12 +21,28 @@ typedef struct {
  * Refuses to overwrite an existing file (-EEXIST). Returns 0 or -errno. */
 int hv_keys_generate(const char *path);
 
-/* Load a secret key file into locked, guarded memory. Refuses a file that
- * group or others can read (-EPERM). Returns 0 or -errno (-EINVAL: not a
- * Haven key file); err holds one sentence. Caller owns *keys_out. */
+/* The most a secret key file may hold: keygen writes about 250 bytes. */
+#define HV_KEYFILE_MAX 4096
+
+/* Whether an X25519 public key (CURVE or sealing) can be used: false for a
+ * point of small order, in any encoding (top bit set, p, p + 1, ...). A
+ * box sealed to such a key has no secret in it (libsodium refuses to make
+ * one), and a CURVE handshake with it has none either. False also if
+ * libsodium cannot be initialised. */
+bool hv_key_usable(const uint8_t pk[32]);
+
+/* Load a secret key file into locked, guarded memory. The file is read
+ * without stdio and its text wiped. Refuses a file that group or others
+ * can read (-EPERM), one larger than HV_KEYFILE_MAX (-EFBIG), and one whose
+ * public halves are unusable (-EINVAL, see hv_key_usable). Returns 0 or
+ * -errno (-EINVAL: not a Haven key file); err holds one sentence. Caller
+ * owns *keys_out. */
 int hv_keys_load(const char *path, hv_keys_t **keys_out, char *err, size_t errlen);
 
-/* Load a public key file (PATH.pub). Returns 0 or -errno with err set. */
+/* Load a public key file (PATH.pub). Refuses a CURVE or sealing key that is
+ * not usable (-EINVAL, err says "unusable"; see hv_key_usable). Returns 0
+ * or -errno (-ENOENT: cannot be read, -EINVAL: not a Haven public key file)
+ * with err set. */
 int hv_pubkey_load(const char *path, hv_pubkey_t *out, char *err, size_t errlen);
 
 /* Wipe and free; accepts NULL. */
