@@ -363,12 +363,14 @@ s_status(s_agent_t *a)
     return code;
 }
 
-/* The provider's pending referrals. Caller frees *rep_out. */
+/* The provider's pending referrals, or only the one with id hold (in
+ * whatever state it is). Caller frees *rep_out. */
 static int
-s_fetch_referrals(s_agent_t *a, Haven__Reply **rep_out)
+s_fetch_referrals(s_agent_t *a, const char *hold, Haven__Reply **rep_out)
 {
     Haven__Referrals ref = HAVEN__REFERRALS__INIT;
     ref.provider = (char *) a->provider;
+    ref.hold = (char *) hold;
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_REFERRALS;
     req.referrals = &ref;
@@ -429,7 +431,7 @@ static int
 s_referrals(s_agent_t *a)
 {
     Haven__Reply *rep = NULL;
-    int rc = s_fetch_referrals(a, &rep);
+    int rc = s_fetch_referrals(a, NULL, &rep);
     if (rc != EX_OK)
         return rc;
     json_t *arr = a->json ? json_array() : NULL;
@@ -469,13 +471,24 @@ s_answer(s_agent_t *a, const char *id, bool accept)
     /* Send what waits first: the answer must follow the changes before it. */
     if ((rc = s_flush(a)) == EX_UNAVAILABLE)
         return rc;
-    if ((rc = s_fetch_referrals(a, &rep)) != EX_OK)
-        return rc;
+    if ((rc = s_fetch_referrals(a, id, &rep)) != EX_OK)
+        return rc;               /* the broker said why (no such referral of ours) */
     const Haven__Hold *h = s_find_hold(rep, id);
     if (!h) {
-        hv_cli_error(PROG, "no pending referral %s for %s (see haven-agent referrals)", id, a->provider);
+        hv_cli_error(PROG, "no referral %s for %s (see haven-agent referrals)", id, a->provider);
         haven__reply__free_unpacked(rep, NULL);
         return EX_DATAERR;
+    }
+    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
+        /* Say what became of it: nothing is sent for a referral that is over. */
+        if (h->state == HAVEN__HOLD_STATE__HOLD_WITHDRAWN)
+            hv_cli_error(PROG, "referral %s was withdrawn: %s's key was revoked, so nothing may be sent "
+                         "to it; %s is offered again", id, h->idva ? h->idva : "the IDVA", h->unit);
+        else
+            hv_cli_error(PROG, "referral %s is %s; there is nothing to answer", id,
+                         hv_hold_state_name(h->state));
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_TEMPFAIL;
     }
     if (h->idva_seal_key.len != 32) {
         hv_cli_error(PROG, "referral %s has no key to seal to", id);
@@ -499,11 +512,27 @@ s_answer(s_agent_t *a, const char *id, bool accept)
         }
         rc = hv_seal(address, strlen(address), h->idva_seal_key.data, &box);
         agt_catalog_destroy(&cat);       /* wipes the addresses */
-        sealed = rc == 0;
     } else if (a->message) {
         rc = hv_seal(a->message, strlen(a->message), h->idva_seal_key.data, &box);
-        sealed = rc == 0;
+    } else {
+        rc = 0;
     }
+    /* An accept without its address, or a box that is not one, must never
+     * be queued: the IDVA would wait for an address that cannot come, or
+     * anyone could read it. */
+    if (rc == -ENOMEM) {
+        hv_cli_error(PROG, "out of memory sealing the %s; nothing was sent", accept ? "address" : "message");
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_OSERR;
+    }
+    if (rc < 0) {
+        hv_cli_error(PROG, "cannot seal the %s to hold %s's IDVA key: the key is unusable; nothing was "
+                     "sent. %s or ask your Haven administrator", accept ? "address" : "message", id,
+                     accept ? "Decline the referral" : "Decline without --message");
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_DATAERR;
+    }
+    sealed = accept || a->message != NULL;
     haven__reply__free_unpacked(rep, NULL);
 
     Haven__Request req = HAVEN__REQUEST__INIT;
@@ -586,13 +615,26 @@ s_run(s_agent_t *a)
         }
         Haven__Reply *note = NULL;
         if (!refresh && hv_conn_wait_notify(hv_cli_conn(a->cli), 1000, &note) == 0) {
+            const Haven__Notify *n = note->notify;
+            if (n && n->event && n->hold && strcmp(n->event, "withdrawn") == 0) {
+                /* staff may be reading it: say at once that it is over */
+                if (a->json) {
+                    json_t *j = json_pack("{s:s}", "withdrawn", n->hold);
+                    json_dumpf(j, stdout, JSON_COMPACT);
+                    putchar('\n');
+                    json_decref(j);
+                } else
+                    printf("referral %s was withdrawn: the IDVA's key was revoked; do not answer it, "
+                           "the unit is offered again\n", n->hold);
+                fflush(stdout);
+            }
             haven__reply__free_unpacked(note, NULL);
             refresh = true;
         }
         if (!refresh)
             continue;
         Haven__Reply *rep = NULL;
-        if (s_fetch_referrals(a, &rep) != EX_OK)
+        if (s_fetch_referrals(a, NULL, &rep) != EX_OK)
             continue;
         for (size_t i = 0; i < rep->holds->n_holds; i++) {
             const Haven__Hold *h = rep->holds->holds[i];

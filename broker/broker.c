@@ -192,13 +192,14 @@ s_push(brk_broker_t *self, const char *z85, const char *event, const char *hold)
 typedef struct {
     brk_broker_t *self;
     const char *hold;
+    const char *event;
 } s_push_arg_t;
 
 static void
 s_push_agent(void *arg, const brk_principal_t *p)
 {
     s_push_arg_t *a = arg;
-    s_push(a->self, p->curve_z85, "referral", a->hold);
+    s_push(a->self, p->curve_z85, a->event, a->hold);
 }
 
 static int64_t
@@ -444,8 +445,9 @@ s_refresh(brk_broker_t *self)
                 rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider,
                                     strlen(d->provider) + 1, s_index_unit_record, self);
             break;
-        case BRK_DIRTY_REFERRAL: {
-            s_push_arg_t a = { self, d->unit };
+        case BRK_DIRTY_REFERRAL:
+        case BRK_DIRTY_WITHDRAWN: {
+            s_push_arg_t a = { self, d->unit, d->kind == BRK_DIRTY_REFERRAL ? "referral" : "withdrawn" };
             brk_principals_each_agent(self->principals, d->provider, s_push_agent, &a);
             break;
         }

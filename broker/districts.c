@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "../proto/wire.h"
 #include "districts.h"
 
@@ -232,4 +233,25 @@ brk_districts_row(brk_districts_t *self, int ref)
         self->distance[ref] = row;
     }
     return self->distance[ref];
+}
+
+const char *
+brk_districts_region_find(const brk_districts_t *self, const char *name, char *list, size_t len)
+{
+    size_t used = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < self->count; i++) {
+        const char *region = self->rows[i].region;
+        if (name && strcasecmp(region, name) == 0)
+            return region;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(self->rows[j].region, region) == 0;
+        if (!seen && used < len) {
+            int w = snprintf(list + used, len - used, "%s%s", used ? ", " : "", region);
+            if (w > 0)
+                used += (size_t) w;
+        }
+    }
+    return NULL;
 }

@@ -25,6 +25,10 @@ const char *brk_districts_code(const brk_districts_t *self, int idx);
 const char *brk_districts_name(const brk_districts_t *self, int idx);
 const char *brk_districts_region(const brk_districts_t *self, int idx);
 
+/* The region named name (any case), as the table spells it; NULL if none,
+ * with the table's regions listed in list (comma-separated, cut to len). */
+const char *brk_districts_region_find(const brk_districts_t *self, const char *name, char *list, size_t len);
+
 /* Great-circle distance in km between two district centres (haversine,
  * Earth radius 6371 km). */
 double brk_districts_distance(const brk_districts_t *self, int a, int b);

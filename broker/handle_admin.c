@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../proto/keys.h"
 #include "../proto/names.h"
 #include "audit.h"
 #include "log.h"
@@ -104,6 +105,26 @@ brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
                                "that public key is already registered to another principal");
     if (rc != -ENOENT)
         return rc;
+    /* A box sealed to a key of small order has no secret in it at all. */
+    if (!hv_key_usable(p->curve_key.data)
+        || (p->has_seal_key && p->seal_key.len == 32 && !hv_key_usable(p->seal_key.data)))
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                               "that public key is unusable (a key of small order: anything sealed to it "
+                               "could be read by anyone); make a new one with keygen");
+    if (p->role != HAVEN__ROLE__ROLE_AGENT && p->role != HAVEN__ROLE__ROLE_ADMIN
+        && !(p->has_seal_key && p->seal_key.len == 32))
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                               "an IDVA or on-call officer needs a sealing key, for the addresses sealed to them");
+    const char *region = NULL;
+    if (p->role == HAVEN__ROLE__ROLE_ONCALL) {
+        char list[256];
+        region = brk_districts_region_find(ctx->districts, p->region, list, sizeof list);
+        if (!region)
+            return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                                   "%s%s%s is not a region of the districts table; regions: %s",
+                                   p->region && *p->region ? "'" : "", p->region && *p->region ? p->region : "no region",
+                                   p->region && *p->region ? "'" : "", list);
+    }
     if (p->role == HAVEN__ROLE__ROLE_AGENT) {
         rc = brk_store_get(ctx->store, txn, BRK_DB_PROVIDERS, p->provider, strlen(p->provider), &val, &vlen);
         if (rc == -ENOENT)
@@ -119,6 +140,8 @@ brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     rec.revoked = 0;
     rec.has_created_at = 1;
     rec.created_at = ctx->now;
+    if (region)
+        rec.region = (char *) region;    /* as the table spells it */
     if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PRINCIPALS, p->curve_key.data, 32, &rec.base)) < 0
         || (rc = brk_store_put(ctx->store, txn, BRK_DB_NAMES, p->name, strlen(p->name),
                                p->curve_key.data, 32)) < 0
@@ -154,10 +177,19 @@ brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         return rc;
     p->has_revoked = 1;
     p->revoked = 1;
+    /* Revocation ends everything the key had (design.md section 6, item
+     * 12): its pending holds are withdrawn (the units offered again, the
+     * refuges told), its watches end and its inbox is emptied; the loop
+     * closes its connections and stops its pushes after the commit. */
+    size_t holds = 0, watches = 0;
     if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PRINCIPALS, k, 32, &p->base)) == 0
+        && (rc = brk_holds_withdraw(ctx, txn, k, &holds)) == 0
+        && (rc = brk_watches_end(ctx, txn, k, &watches)) == 0
         && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PRINCIPAL, NULL, NULL, k)) == 0) {
-        brk_log(BRK_LOG_INFO, "%s revoked principal %s", r->who.name, name);
-        snprintf(r->audit.detail, sizeof r->audit.detail, "principal %s", name);
+        brk_log(BRK_LOG_INFO, "%s revoked principal %s: %zu pending holds withdrawn, %zu watches ended",
+                r->who.name, name, holds, watches);
+        snprintf(r->audit.detail, sizeof r->audit.detail, "principal %s; %zu holds withdrawn, %zu watches ended",
+                 name, holds, watches);
         Haven__Reply reply = HAVEN__REPLY__INIT;
         rc = brk_reply_ok(r, &reply);
     }

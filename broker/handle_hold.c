@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../proto/keys.h"
 #include "../proto/names.h"
 #include "log.h"
+#include "match.h"
 #include "offer.h"
 #include "request.h"
 
@@ -231,6 +233,37 @@ s_scan_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen
     return 0;
 }
 
+/* The offer carried the need it answered (household and needs, no places).
+ * A provider may have changed its rules since the search (a lower
+ * max_boy_age, say): hold only if the unit still takes this household.
+ * Freshness and dates are the search's business, not the hold's. Returns
+ * 0, or 1 with a CONFLICT reply packed, or -errno. */
+static int
+s_still_matches(brk_ctx_t *ctx, brk_request_t *r, const brk_offer_t *o, const Haven__Need *need)
+{
+    char err[256];
+    brk_need_t *compiled = NULL;
+    if (!need)
+        return 0;
+    int idx = brk_index_find_unit(ctx->index, o->provider, o->unit);
+    const brk_unit_t *u = idx >= 0 ? brk_index_unit(ctx->index, (uint32_t) idx) : NULL;
+    if (!u || u->avail_pos == UINT32_MAX)
+        return 0;                /* the store says available; the index follows at the commit */
+    int rc = brk_need_compile(need, ctx->districts, ctx->now, &compiled, err, sizeof err);
+    if (rc < 0)
+        return rc == -ENOENT ? 0 : rc;
+    size_t n;
+    const brk_avail_t *avail = brk_index_available(ctx->index, &n);
+    uint32_t fails = brk_match_unit(compiled, ctx->index, &avail[u->avail_pos])
+                     & ~((1u << BRK_RULE_FRESH) | (1u << BRK_RULE_FROM));
+    free(compiled);
+    if (fails)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                               "this unit's rules changed since your search (%s); search again",
+                               brk_rule_name((brk_rule_t) __builtin_ctz(fails)));
+    return 0;
+}
+
 int
 brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
@@ -275,13 +308,21 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
                              o.unit, o.provider, hv_unit_status_name(u->status));
         goto out;
     }
+    if (o.need_len)
+        need = haven__need__unpack(NULL, o.need_len, o.need);
+    if ((rc = s_still_matches(ctx, r, &o, need)) != 0)
+        goto out;
+    if (r->who.role != HAVEN__ROLE__ROLE_AGENT && !hv_key_usable(r->who.seal)) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
+                             "your key has no usable sealing key, so no address could be sealed to you; "
+                             "ask your Haven administrator to register a new key");
+        goto out;
+    }
 
     char id[HOLD_ID_LEN + 1];
     uint8_t raw[HOLD_ID_LEN / 2];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(id, sizeof id, raw, sizeof raw);
-    if (o.need_len)
-        need = haven__need__unpack(NULL, o.need_len, o.need);
 
     Haven__Hold h = HAVEN__HOLD__INIT;
     h.id = id;
@@ -344,6 +385,10 @@ s_not_pending(brk_request_t *r, const Haven__Hold *h)
 {
     if (h->state == HAVEN__HOLD_STATE__HOLD_EXPIRED)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_EXPIRED, "hold %s has expired", h->id);
+    if (h->state == HAVEN__HOLD_STATE__HOLD_WITHDRAWN)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                               "hold %s was withdrawn: the key of %s was revoked, so nothing may be sent "
+                               "to it; the unit is offered again", h->id, h->idva ? h->idva : "the IDVA");
     return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold %s is already %s", h->id,
                            hv_hold_state_name(h->state));
 }
@@ -508,10 +553,21 @@ int
 brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     const char *provider = r->req->referrals->provider;
+    const char *one = r->req->referrals->hold;
     if (brk_check_scope(r, provider))
         return 1;
-    s_scan_t s = { .provider = provider, .collect = true, .pending_only = true };
-    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+    s_scan_t s = { .provider = provider, .collect = true, .pending_only = !one };
+    int rc;
+    if (one) {
+        /* One referral in whatever state, so staff are told what became of it. */
+        Haven__Hold *h = NULL;
+        s.list.desc = &haven__hold__descriptor;
+        if ((rc = s_load_own(ctx, txn, r, one, true, &h)) != 0)
+            return rc;
+        rc = brk_store_list_add(&s.list, &h->base);
+    } else {
+        rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+    }
     if (rc == 0) {
         /* Each agent gets only the box sealed to its own key. */
         for (size_t i = 0; i < s.list.n; i++) {
@@ -608,4 +664,63 @@ brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more)
     int handled = d->handled;
     free(d);
     return rc < 0 ? rc : handled;
+}
+
+typedef struct {
+    const uint8_t *key;
+    char (*ids)[HOLD_ID_LEN + 1];
+    size_t n, cap;
+} s_theirs_t;
+
+static int
+s_pending_of(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    s_theirs_t *t = arg;
+    Haven__Hold *h = haven__hold__unpack(NULL, vlen, val);
+    if (!h)
+        return -EBADMSG;
+    bool theirs = h->state == HAVEN__HOLD_STATE__HOLD_PENDING && h->idva_key.len == 32
+                  && memcmp(h->idva_key.data, t->key, 32) == 0 && strlen(h->id) == HOLD_ID_LEN;
+    if (theirs && t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        void *p = realloc(t->ids, cap * sizeof *t->ids);
+        if (!p) {
+            haven__hold__free_unpacked(h, NULL);
+            return -ENOMEM;
+        }
+        t->ids = p;
+        t->cap = cap;
+    }
+    if (theirs)
+        memcpy(t->ids[t->n++], h->id, HOLD_ID_LEN + 1);
+    haven__hold__free_unpacked(h, NULL);
+    return 0;
+}
+
+int
+brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out)
+{
+    s_theirs_t t = { .key = key };
+    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_pending_of, &t);
+    size_t done = 0;
+    for (size_t i = 0; rc == 0 && i < t.n; i++) {
+        Haven__Hold *h = NULL;
+        if ((rc = s_get_hold(ctx, txn, t.ids[i], &h)) < 0)
+            break;
+        if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_WITHDRAWN)) == 0
+            && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
+                                HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0
+            && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WITHDRAWN, h->provider, h->id, NULL)) == 0) {
+            brk_log(BRK_LOG_INFO, "hold %s on %s/%s withdrawn: its holder's key was revoked", h->id,
+                    h->provider, h->unit);
+            done++;
+        }
+        haven__hold__free_unpacked(h, NULL);
+    }
+    free(t.ids);
+    if (rc == 0)
+        *count_out = done;
+    return rc;
 }

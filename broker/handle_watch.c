@@ -96,14 +96,39 @@ brk_handle_watch_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     return brk_reply_ok(r, &reply);
 }
 
+/* What one person sees of another's standing search never says where:
+ * excluded and home districts point at the perpetrator and the survivor
+ * (design.md section 6, item 10). The owner sees their own in full. */
+static void
+s_strip_places(Haven__Need *n)
+{
+    for (size_t i = 0; i < n->n_exclude; i++)
+        free(n->exclude[i]);
+    for (size_t i = 0; i < n->n_prefer; i++)
+        free(n->prefer[i]);
+    free(n->exclude);
+    free(n->prefer);
+    free(n->home);
+    free(n->near);
+    n->exclude = n->prefer = NULL;
+    n->n_exclude = n->n_prefer = 0;
+    n->home = n->near = NULL;
+    n->has_out_of_area = n->has_within_km = 0;
+}
+
 int
 brk_handle_watch_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     s_scan_t s = { .who = &r->who, .region_too = r->who.role == HAVEN__ROLE__ROLE_ONCALL, .collect = true };
     int rc = brk_store_each(ctx->store, txn, BRK_DB_WATCHES, NULL, 0, s_scan, &s);
     if (rc == 0) {
-        for (size_t i = 0; i < s.list.n; i++)
-            ((Haven__Watch *) s.list.items[i])->has_principal_key = 0;
+        for (size_t i = 0; i < s.list.n; i++) {
+            Haven__Watch *w = (Haven__Watch *) s.list.items[i];
+            bool own = w->principal_key.len == 32 && memcmp(w->principal_key.data, r->who.curve, 32) == 0;
+            w->has_principal_key = 0;
+            if (!own && w->need)
+                s_strip_places(w->need);
+        }
         Haven__WatchListReply body = HAVEN__WATCH_LIST_REPLY__INIT;
         body.n_watches = s.list.n;
         body.watches = (Haven__Watch **) s.list.items;
@@ -163,5 +188,66 @@ brk_handle_inbox(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         rc = n < 0 ? n : 0;
     }
     brk_store_list_free(&l);
+    return rc;
+}
+
+typedef struct {
+    const uint8_t *key;
+    char (*ids)[17];
+    int64_t *expires;
+    size_t n, cap;
+} s_owned_t;
+
+static int
+s_owned(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    s_owned_t *o = arg;
+    Haven__Watch *w = haven__watch__unpack(NULL, vlen, val);
+    if (!w)
+        return -EBADMSG;
+    bool theirs = w->principal_key.len == 32 && memcmp(w->principal_key.data, o->key, 32) == 0
+                  && w->id && strlen(w->id) == 16;
+    int rc = 0;
+    if (theirs && o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 8;
+        void *ids = realloc(o->ids, cap * sizeof *o->ids);
+        if (ids)
+            o->ids = ids;
+        void *ex = ids ? realloc(o->expires, cap * sizeof *o->expires) : NULL;
+        if (ex)
+            o->expires = ex;
+        if (!ids || !ex)
+            rc = -ENOMEM;
+        else
+            o->cap = cap;
+    }
+    if (theirs && rc == 0) {
+        memcpy(o->ids[o->n], w->id, 17);
+        o->expires[o->n++] = w->expires_at;
+    }
+    haven__watch__free_unpacked(w, NULL);
+    return rc;
+}
+
+int
+brk_watches_end(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out)
+{
+    s_owned_t o = { .key = key };
+    int rc = brk_store_each(ctx->store, txn, BRK_DB_WATCHES, NULL, 0, s_owned, &o);
+    for (size_t i = 0; rc == 0 && i < o.n; i++) {
+        if ((rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, o.ids[i], 16)) == 0
+            && (rc = brk_deadline(ctx, txn, o.expires[i], BRK_DEADLINE_WATCH, o.ids[i], false)) == 0)
+            rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, o.ids[i], NULL);
+    }
+    if (rc == 0) {
+        int n = brk_store_del_prefix(ctx->store, txn, BRK_DB_INBOX, key, 32);
+        rc = n < 0 ? n : 0;
+    }
+    if (rc == 0)
+        *count_out = o.n;
+    free(o.ids);
+    free(o.expires);
     return rc;
 }

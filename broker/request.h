@@ -39,6 +39,7 @@ typedef struct {
 typedef enum {
     BRK_DIRTY_PROVIDER, BRK_DIRTY_UNIT, BRK_DIRTY_PRINCIPAL,
     BRK_DIRTY_REFERRAL,          /* tell the provider's subscribed agents (unit = hold id) */
+    BRK_DIRTY_WITHDRAWN,         /* tell them a pending referral was withdrawn (unit = hold id) */
     BRK_DIRTY_WATCH,             /* reload a watch (unit = watch id) */
 } brk_dirty_kind_t;
 typedef struct {
@@ -119,6 +120,15 @@ const char *brk_ctx_region(const brk_ctx_t *ctx, int district);
 #define BRK_DEADLINE_PURGE 'p'   /* a closed hold is deleted */
 #define BRK_DEADLINE_WATCH 'w'   /* a watch ends */
 int brk_deadline(brk_ctx_t *ctx, MDB_txn *txn, int64_t when, char kind, const char *id, bool add);
+
+/* Withdraw every pending hold of the principal with this curve key (its key
+ * was revoked): each unit is offered again and its provider told. Sets
+ * *count_out. Returns 0 or -errno. */
+int brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out);
+
+/* End every watch of the principal with this curve key, and empty its
+ * inbox. Sets *count_out to the watches ended. Returns 0 or -errno. */
+int brk_watches_end(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out);
 
 /* Lapse pending holds and purge closed ones whose deadline is at or before
  * ctx->now, inside txn. Sets *more if it stopped at its batch size.

@@ -150,6 +150,11 @@ s_principal_add(hv_cli_t *cli, const s_args_t *a, bool json)
         hv_cli_error(PROG, "--region goes only with --role oncall");
         return EX_USAGE;
     }
+    if (role == HAVEN__ROLE__ROLE_ONCALL && !a->region) {
+        hv_cli_error(PROG, "an on-call officer needs --region REGION: the region it covers, as the "
+                     "districts table names it (e.g. \"East of England\")");
+        return EX_USAGE;
+    }
     if (hv_pubkey_load(a->public_key, &key, err, sizeof err) < 0) {
         hv_cli_error(PROG, "%s", err);
         return EX_DATAERR;
@@ -201,12 +206,14 @@ s_principal_list(hv_cli_t *cli, bool json)
         if (p->curve_key.len == 32)
             hv_z85_encode32(p->curve_key.data, z85);
         if (json)
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s?, s:b, s:s}", "name", p->name,
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s}", "name", p->name,
                                                  "role", hv_role_name(p->role), "provider", p->provider,
+                                                 "region", p->region && *p->region ? p->region : NULL,
                                                  "revoked", p->revoked, "public_key", z85));
         else
             printf("%-24s %-7s %-24s %s%s\n", p->name, hv_role_name(p->role),
-                   p->provider ? p->provider : "-", z85, p->revoked ? "  REVOKED" : "");
+                   p->provider && *p->provider ? p->provider : p->region && *p->region ? p->region : "-",
+                   z85, p->revoked ? "  REVOKED" : "");
     }
     if (json)
         hv_json_print(json_pack("{s:o}", "principals", arr));

@@ -303,6 +303,9 @@ hh_principal(hh_t *h, const char *role, const char *name, const char *provider,
     if (provider)
         hh_run(h, r, "haven-admin", "--config", h->admin_conf, "principal", "add", "--role", role,
                "--name", name, "--public-key", pub, "--provider", provider, NULL);
+    else if (strcmp(role, "oncall") == 0)     /* on-call officers cover a region */
+        hh_run(h, r, "haven-admin", "--config", h->admin_conf, "principal", "add", "--role", role,
+               "--name", name, "--public-key", pub, "--region", "East of England", NULL);
     else
         hh_run(h, r, "haven-admin", "--config", h->admin_conf, "principal", "add", "--role", role,
                "--name", name, "--public-key", pub, NULL);
