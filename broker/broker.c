@@ -1235,7 +1235,7 @@ s_expire(brk_broker_t *self)
 static void
 s_connection_events(brk_broker_t *self)
 {
-    for (int k = 0; k < 256; k++) {
+    for (int k = 0; k < 4096; k++) {
         zmq_msg_t ev, addr;
         zmq_msg_init(&ev);
         if (zmq_msg_recv(&ev, self->monitor, ZMQ_DONTWAIT) < 0) {

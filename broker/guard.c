@@ -114,10 +114,16 @@ s_key(brk_guard_t *self, const char *z85)
 void
 brk_guard_conn_open(brk_guard_t *self, int fd, int64_t now_ms)
 {
-    s_conn_t *c = g_new0(s_conn_t, 1);
-    c->opened_ms = now_ms;
+    s_conn_t *c = g_hash_table_lookup(self->conns, GINT_TO_POINTER(fd));
+    if (c && !c->opened_ms) {
+        /* its first request came before this event: the same connection */
+        c->opened_ms = now_ms;
+        return;
+    }
     /* a reused fd number: the old connection's close was missed */
     brk_guard_conn_close(self, fd);
+    c = g_new0(s_conn_t, 1);
+    c->opened_ms = now_ms;
     g_hash_table_insert(self->conns, GINT_TO_POINTER(fd), c);
 }
 
@@ -178,10 +184,10 @@ brk_guard_conn_each_to_drop(brk_guard_t *self, int64_t now_ms, int64_t silent_ms
     g_hash_table_iter_init(&it, self->conns);
     while (g_hash_table_iter_next(&it, &key, &value)) {
         s_conn_t *c = value;
-        bool silent = !c->z85 && c->opened_ms && now_ms - c->opened_ms > silent_ms;
+        bool silent = !c->z85 && c->opened_ms > 0 && now_ms - c->opened_ms > silent_ms;
         if (silent || (z85 && c->z85 && strcmp(c->z85, z85) == 0)) {
             if (silent)
-                c->opened_ms = 0;    /* told once; its close event will follow */
+                c->opened_ms = -1;   /* told once; its close event will follow */
             fn(arg, GPOINTER_TO_INT(key));
         }
     }

@@ -109,7 +109,9 @@ s_collect_key(void *arg, const brk_principal_t *p)
 {
     static const uint8_t zero[32];
     s_keys_t *k = arg;
-    if (k->n < k->max && memcmp(p->seal, zero, 32) != 0)
+    /* a key of small order (registered before such keys were refused)
+     * would make a note readable by anyone: never offer it */
+    if (k->n < k->max && memcmp(p->seal, zero, 32) != 0 && hv_key_usable(p->seal))
         memcpy(k->keys[k->n++], p->seal, 32);
 }
 
