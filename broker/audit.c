@@ -31,9 +31,9 @@ s_hash(Haven__AuditRecord *rec, uint8_t out[32])
     }
     protobuf_c_message_pack(&rec->base, buf);
     rec->has_hash = had;
-    crypto_generichash(out, 32, buf, len, NULL, 0);
+    int rc = crypto_generichash(out, 32, buf, len, NULL, 0) == 0 ? 0 : -EIO;
     free(buf);
-    return 0;
+    return rc;
 }
 
 int

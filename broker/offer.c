@@ -31,7 +31,10 @@ brk_offer_seal(const uint8_t key[BRK_OFFER_KEY_BYTES], const brk_offer_t *o,
     memcpy(plain + n, o->need, o->need_len), n += o->need_len;
 
     randombytes_buf(box, crypto_secretbox_NONCEBYTES);
-    crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, plain, n, box, key);
+    int rc = crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, plain, n, box, key);
+    sodium_memzero(plain, sizeof plain);
+    if (rc != 0)
+        return -EIO;
     size_t blen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + n;
     /* "o" first: a token must never start with '-', or a command line
      * would take it for an option. */

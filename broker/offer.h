@@ -26,7 +26,7 @@ typedef struct {
 } brk_offer_t;
 
 /* Seal an offer into a printable token (base64url, NUL-terminated).
- * Returns 0 or -ENAMETOOLONG. */
+ * Returns 0, -ENAMETOOLONG, or -EIO if libsodium fails. */
 int brk_offer_seal(const uint8_t key[BRK_OFFER_KEY_BYTES], const brk_offer_t *offer,
                    char *token, size_t len);
 
