@@ -367,6 +367,9 @@ static void
 s_alert_found(void *arg, const char *id, const uint8_t key[32])
 {
     brk_broker_t *self = arg;
+    const brk_principal_t *who = brk_principals_find(self->principals, key);
+    if (!who || who->revoked)
+        return;                  /* its watches are ending in this same commit */
     if (self->n_alerts == self->cap_alerts) {
         size_t cap = self->cap_alerts ? self->cap_alerts * 2 : 16;
         void *p = realloc(self->alerts, cap * sizeof *self->alerts);

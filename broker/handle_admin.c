@@ -183,8 +183,8 @@ brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
      * closes its connections and stops its pushes after the commit. */
     size_t holds = 0, watches = 0;
     if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PRINCIPALS, k, 32, &p->base)) == 0
-        && (rc = brk_holds_withdraw(ctx, txn, k, &holds)) == 0
-        && (rc = brk_watches_end(ctx, txn, k, &watches)) == 0
+        && (rc = brk_watches_end(ctx, txn, k, &watches)) == 0     /* first: the units the holds */
+        && (rc = brk_holds_withdraw(ctx, txn, k, &holds)) == 0    /* give back must not alert them */
         && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PRINCIPAL, NULL, NULL, k)) == 0) {
         brk_log(BRK_LOG_INFO, "%s revoked principal %s: %zu pending holds withdrawn, %zu watches ended",
                 r->who.name, name, holds, watches);

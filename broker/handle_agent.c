@@ -144,6 +144,10 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if (rc < 0)
         goto out;
 
+    /* the stored rules give way to the catalog's (freed now: the request
+     * owns what replaces them) */
+    if (prov->service)
+        haven__service__free_unpacked(prov->service, NULL);
     prov->service = p->service;
     prov->has_catalog_version = 1;
     prov->catalog_version = p->version;

@@ -221,8 +221,17 @@ hh_stop(hh_t *h)
     kill(h->broker, SIGTERM);
     cr_assert(waitpid(h->broker, &status, 0) == h->broker);
     h->broker = 0;
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "the broker did not exit cleanly on SIGTERM (status %d)", status);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        /* Criterion ignores a failed assertion in a suite's .fini, where
+         * most tests stop their broker; abort() is what makes the run fail
+         * there (a leak found by ASan at exit lands here). */
+        char log[600];
+        snprintf(log, sizeof log, "tail -40 '%s/broker.log' >&2", h->dir);
+        fprintf(stderr, "the broker did not exit cleanly on SIGTERM (status %d); its log ends:\n", status);
+        if (system(log) != 0) {
+        }
+        abort();
+    }
 }
 
 void
