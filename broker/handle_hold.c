@@ -666,61 +666,23 @@ brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more)
     return rc < 0 ? rc : handled;
 }
 
-typedef struct {
-    const uint8_t *key;
-    char (*ids)[HOLD_ID_LEN + 1];
-    size_t n, cap;
-} s_theirs_t;
-
-static int
-s_pending_of(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    s_theirs_t *t = arg;
-    Haven__Hold *h = haven__hold__unpack(NULL, vlen, val);
-    if (!h)
-        return -EBADMSG;
-    bool theirs = h->state == HAVEN__HOLD_STATE__HOLD_PENDING && h->idva_key.len == 32
-                  && memcmp(h->idva_key.data, t->key, 32) == 0 && strlen(h->id) == HOLD_ID_LEN;
-    if (theirs && t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 8;
-        void *p = realloc(t->ids, cap * sizeof *t->ids);
-        if (!p) {
-            haven__hold__free_unpacked(h, NULL);
-            return -ENOMEM;
-        }
-        t->ids = p;
-        t->cap = cap;
-    }
-    if (theirs)
-        memcpy(t->ids[t->n++], h->id, HOLD_ID_LEN + 1);
-    haven__hold__free_unpacked(h, NULL);
-    return 0;
-}
-
 int
 brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out)
 {
-    s_theirs_t t = { .key = key };
-    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_pending_of, &t);
-    size_t done = 0;
-    for (size_t i = 0; rc == 0 && i < t.n; i++) {
-        Haven__Hold *h = NULL;
-        if ((rc = s_get_hold(ctx, txn, t.ids[i], &h)) < 0)
-            break;
+    s_scan_t s = { .ctx = ctx, .idva = key, .pending_only = true, .collect = true };
+    s.list.desc = &haven__hold__descriptor;
+    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+    for (size_t i = 0; rc == 0 && i < s.list.n; i++) {
+        Haven__Hold *h = (Haven__Hold *) s.list.items[i];
         if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_WITHDRAWN)) == 0
             && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
                                 HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0
-            && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WITHDRAWN, h->provider, h->id, NULL)) == 0) {
+            && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WITHDRAWN, h->provider, h->id, NULL)) == 0)
             brk_log(BRK_LOG_INFO, "hold %s on %s/%s withdrawn: its holder's key was revoked", h->id,
                     h->provider, h->unit);
-            done++;
-        }
-        haven__hold__free_unpacked(h, NULL);
     }
-    free(t.ids);
     if (rc == 0)
-        *count_out = done;
+        *count_out = s.list.n;
+    brk_store_list_free(&s.list);
     return rc;
 }

@@ -191,63 +191,28 @@ brk_handle_inbox(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     return rc;
 }
 
-typedef struct {
-    const uint8_t *key;
-    char (*ids)[17];
-    int64_t *expires;
-    size_t n, cap;
-} s_owned_t;
-
-static int
-s_owned(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    s_owned_t *o = arg;
-    Haven__Watch *w = haven__watch__unpack(NULL, vlen, val);
-    if (!w)
-        return -EBADMSG;
-    bool theirs = w->principal_key.len == 32 && memcmp(w->principal_key.data, o->key, 32) == 0
-                  && w->id && strlen(w->id) == 16;
-    int rc = 0;
-    if (theirs && o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 8;
-        void *ids = realloc(o->ids, cap * sizeof *o->ids);
-        if (ids)
-            o->ids = ids;
-        void *ex = ids ? realloc(o->expires, cap * sizeof *o->expires) : NULL;
-        if (ex)
-            o->expires = ex;
-        if (!ids || !ex)
-            rc = -ENOMEM;
-        else
-            o->cap = cap;
-    }
-    if (theirs && rc == 0) {
-        memcpy(o->ids[o->n], w->id, 17);
-        o->expires[o->n++] = w->expires_at;
-    }
-    haven__watch__free_unpacked(w, NULL);
-    return rc;
-}
-
 int
 brk_watches_end(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out)
 {
-    s_owned_t o = { .key = key };
-    int rc = brk_store_each(ctx->store, txn, BRK_DB_WATCHES, NULL, 0, s_owned, &o);
-    for (size_t i = 0; rc == 0 && i < o.n; i++) {
-        if ((rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, o.ids[i], 16)) == 0
-            && (rc = brk_deadline(ctx, txn, o.expires[i], BRK_DEADLINE_WATCH, o.ids[i], false)) == 0)
-            rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, o.ids[i], NULL);
+    brk_principal_t owner = { 0 };
+    memcpy(owner.curve, key, 32);
+    s_scan_t s = { .who = &owner, .collect = true };
+    s.list.desc = &haven__watch__descriptor;
+    int rc = brk_store_each(ctx->store, txn, BRK_DB_WATCHES, NULL, 0, s_scan, &s);
+    for (size_t i = 0; rc == 0 && i < s.list.n; i++) {
+        const Haven__Watch *w = (const Haven__Watch *) s.list.items[i];
+        if (!w->id || strlen(w->id) != 16)
+            continue;            /* not a record this broker wrote */
+        if ((rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, w->id, strlen(w->id))) == 0
+            && (rc = brk_deadline(ctx, txn, w->expires_at, BRK_DEADLINE_WATCH, w->id, false)) == 0)
+            rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, w->id, NULL);
     }
     if (rc == 0) {
         int n = brk_store_del_prefix(ctx->store, txn, BRK_DB_INBOX, key, 32);
         rc = n < 0 ? n : 0;
     }
     if (rc == 0)
-        *count_out = o.n;
-    free(o.ids);
-    free(o.expires);
+        *count_out = s.list.n;
+    brk_store_list_free(&s.list);
     return rc;
 }
