@@ -28,6 +28,7 @@
 #include "audit.h"
 #include "backup.h"
 #include "guard.h"
+#include "outq.h"
 #include "watch.h"
 #include "broker.h"
 #include "log.h"
@@ -52,6 +53,7 @@ struct brk_broker {
     brk_ctx_t ctx;
     GHashTable *subs;            /* curve Z85 -> GBytes routing id, for pushes */
     brk_guard_t *guard;          /* what each principal may cost */
+    brk_outq_t *outq;            /* replies waiting for slow readers */
     void *monitor;               /* the server socket's connection events */
     GHashTable *coalesce;        /* "watch/unit" -> gint64 time of its last alert */
     GHashTable *hooked;          /* watch id -> s_hooked_t: hook runs per watch */
@@ -84,6 +86,9 @@ s_drop_fd(void *arg, int fd)
 typedef struct {
     int64_t last_run;            /* when the hook last ran for this watch */
     uint32_t pending;            /* alerts since, not yet told to the hook */
+    uint8_t key[32];             /* the watch's owner, and its latest unit */
+    char provider[HV_ID_MAX + 1];
+    char unit[HV_ID_MAX + 1];
 } s_hooked_t;
 
 /* The broker the subscribe handler records into (there is one per process). */
@@ -181,11 +186,8 @@ s_push(brk_broker_t *self, const char *z85, const char *event, const char *hold)
         return;
     gsize idlen;
     const void *data = g_bytes_get_data(id, &idlen);
-    if (zmq_send(self->router, data, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-        || zmq_send(self->router, buf, len, ZMQ_DONTWAIT) < 0) {
-        /* gone: it will poll when it comes back */
-        g_hash_table_remove(self->subs, z85);
-    }
+    if (brk_outq_send(self->outq, data, idlen, z85, buf, len, s_now_ms()) == -EHOSTUNREACH)
+        g_hash_table_remove(self->subs, z85);   /* gone: it will poll when it comes back */
     free(buf);
 }
 
@@ -460,6 +462,7 @@ s_refresh(brk_broker_t *self)
                 rc = s_watch_record(self, NULL, 0, val, vlen);
             else if (rc == -ENOENT) {
                 brk_watches_del(self->watches, d->unit);
+                g_hash_table_remove(self->hooked, d->unit);   /* nothing more to tell of it */
                 rc = 0;
             }
             break;
@@ -584,10 +587,12 @@ s_send_reply(brk_broker_t *self, brk_request_t *r)
     if (!r->reply)
         brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the broker failed to handle the request");
     /* ROUTER_MANDATORY and DONTWAIT: a vanished or stuck peer costs us an
-     * error here, never a blocked loop. */
-    if (zmq_msg_send(&r->routing, self->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-        || zmq_send(self->router, r->reply, r->reply_len, ZMQ_DONTWAIT) < 0)
-        brk_log(BRK_LOG_DEBUG, "reply to %s dropped: %s", r->who.name, zmq_strerror(errno));
+     * error here (or a bounded wait in the outq), never a blocked loop. */
+    int rc = brk_outq_send(self->outq, zmq_msg_data(&r->routing), zmq_msg_size(&r->routing), r->who.curve_z85,
+                           r->reply, r->reply_len, s_now_ms());
+    if (rc < 0)
+        brk_log(BRK_LOG_DEBUG, "reply to %s dropped: %s", r->who.name[0] ? r->who.name : "an unknown key",
+                rc == -ENOBUFS ? "too many replies wait for it (limits.queued_reply_mb)" : zmq_strerror(-rc));
 }
 
 static void
@@ -690,6 +695,15 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
         goto out;
     }
     r->who = *who;
+    /* Every request counts, refused or not: the one that brings a key to
+     * requests_in_flight ends the cycle, so no connection's replies in one
+     * cycle outnumber what it may queue (queued_replies). */
+    if (!brk_guard_take(self->guard, who->curve_z85)) {
+        s_refuse(self, r, BRK_REFUSE_IN_FLIGHT, HAVEN__STATUS__STATUS_LIMIT,
+                 "too many requests at once from this key (limits.requests_in_flight is %lld); "
+                 "wait for the answers before sending more", (long long) self->cfg->requests_in_flight);
+        goto out;
+    }
     if (who->revoked) {
         s_refuse(self, r, BRK_REFUSE_REVOKED, HAVEN__STATUS__STATUS_FORBIDDEN,
                  "this key (%s) has been revoked; ask your Haven administrator", who->name);
@@ -727,12 +741,6 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
     if (len > cap) {
         s_refuse(self, r, BRK_REFUSE_SIZE, HAVEN__STATUS__STATUS_BAD_REQUEST,
                  "a %s request is at most %zu bytes; this one has %zu", s_op_name(body), cap, len);
-        goto out;
-    }
-    if (!brk_guard_take(self->guard, who->curve_z85)) {
-        s_refuse(self, r, BRK_REFUSE_IN_FLIGHT, HAVEN__STATUS__STATUS_LIMIT,
-                 "too many requests at once from this key (limits.requests_in_flight is %lld); "
-                 "wait for the answers before sending more", (long long) self->cfg->requests_in_flight);
         goto out;
     }
     int64_t now_ms = s_now_ms();
@@ -926,9 +934,10 @@ s_serve_batch(brk_broker_t *self)
     bool write[self->cfg->batch_max];
     size_t n = 0;
     MDB_txn *rtxn = NULL;
-    /* Stop taking requests once the batch's decode budget is spent: the
-     * rest wait in their connections' queues (bounded by the HWMs). */
-    for (; n < (size_t) self->cfg->batch_max && brk_guard_budget_left(self->guard); n++) {
+    /* Stop taking requests once the batch's decode budget is spent or one
+     * key has its requests_in_flight: the rest wait in their connections'
+     * queues (bounded by the HWMs), for the next cycle. */
+    for (; n < (size_t) self->cfg->batch_max && !brk_guard_batch_full(self->guard); n++) {
         brk_request_t *r = &self->batch[n];
         int rc = s_receive(self, r, &rtxn);
         if (rc <= 0) {
@@ -1071,32 +1080,24 @@ s_trim_inbox(brk_broker_t *self, MDB_txn *txn, const uint8_t key[32])
     return rc;
 }
 
-/* Tell the hook, at most once per watch per coalescing window; the count
- * says how many alerts the watch had since the hook last ran. Unless
- * hook_detail = full, it learns only what wakes someone. */
+/* Run the hook for a watch: its count says how many alerts it had since
+ * the hook last ran for it. Unless hook_detail = full, the hook learns only
+ * what wakes someone (who then reads `haven inbox`). */
 static void
-s_hook_alert(brk_broker_t *self, const s_alert_t *a, int64_t now)
+s_hook_run(brk_broker_t *self, const char *watch, s_hooked_t *h, int64_t now)
 {
-    s_hooked_t *h = g_hash_table_lookup(self->hooked, a->watch);
-    if (!h) {
-        h = g_new0(s_hooked_t, 1);
-        h->last_run = INT64_MIN / 2;
-        g_hash_table_insert(self->hooked, g_strdup(a->watch), h);
-    }
-    h->pending++;
-    if (now - h->last_run < self->cfg->alert_coalesce_s)
-        return;
     char when[32];
     time_t t = (time_t) now;
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:i}", "event", "watch-match", "watch", a->watch, "at", when,
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i}", "event", "watch-match", "watch", watch, "at", when,
                           "count", (int) h->pending);
-    if (self->cfg->hook_detail_full) {
-        const brk_unit_t *u = brk_index_unit(self->index, a->unit);
+    int idx = self->cfg->hook_detail_full ? brk_index_find_unit(self->index, h->provider, h->unit) : -1;
+    if (idx >= 0) {
+        const brk_unit_t *u = brk_index_unit(self->index, (uint32_t) idx);
         const brk_prov_t *p = brk_index_provider(self->index, u->prov);
-        const brk_principal_t *who = brk_principals_find(self->principals, a->key);
+        const brk_principal_t *who = brk_principals_find(self->principals, h->key);
         json_t *more = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "principal", who ? who->name : "",
                                  "region", brk_ctx_region(&self->ctx, u->district), "provider_id", p->id,
                                  "provider", p->name, "kind", hv_kind_name(p->kind), "unit", u->name,
@@ -1111,6 +1112,44 @@ s_hook_alert(brk_broker_t *self, const s_alert_t *a, int64_t now)
     json_decref(j);
     h->last_run = now;
     h->pending = 0;
+}
+
+/* Count an alert for the hook; run it now unless it ran for this watch
+ * within the coalescing window (then s_hook_flush runs it when the window
+ * ends, with the count). */
+static void
+s_hook_alert(brk_broker_t *self, const s_alert_t *a, int64_t now)
+{
+    s_hooked_t *h = g_hash_table_lookup(self->hooked, a->watch);
+    if (!h) {
+        h = g_new0(s_hooked_t, 1);
+        h->last_run = INT64_MIN / 2;
+        g_hash_table_insert(self->hooked, g_strdup(a->watch), h);
+    }
+    const brk_unit_t *u = brk_index_unit(self->index, a->unit);
+    memcpy(h->key, a->key, 32);
+    snprintf(h->provider, sizeof h->provider, "%s", brk_index_provider(self->index, u->prov)->id);
+    snprintf(h->unit, sizeof h->unit, "%s", u->name);
+    h->pending++;
+    if (now - h->last_run >= self->cfg->alert_coalesce_s)
+        s_hook_run(self, a->watch, h, now);
+}
+
+/* Alerts that came within a window the hook already ran in: tell it once
+ * the window has passed. */
+static void
+s_hook_flush(brk_broker_t *self, int64_t now)
+{
+    GHashTableIter it;
+    gpointer key, value;
+    if (!self->cfg->hook)
+        return;
+    g_hash_table_iter_init(&it, self->hooked);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        s_hooked_t *h = value;
+        if (h->pending && now - h->last_run >= self->cfg->alert_coalesce_s)
+            s_hook_run(self, key, h, now);
+    }
 }
 
 /* Put what the watches found in their owners' inboxes, each with a fresh
@@ -1350,10 +1389,13 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
             { NULL, stop_fd, ZMQ_POLLIN, 0 },
             { self->monitor, 0, ZMQ_POLLIN, 0 },
         };
-        /* Wake at least every second: hold deadlines are in whole seconds. */
+        /* Wake at least every second: hold deadlines are in whole seconds;
+         * every few milliseconds while replies wait for room. */
         int64_t wait = (next_check - s_now()) * 1000;
         if (wait > 1000)
             wait = 1000;
+        if (brk_outq_flush(self->outq, s_now_ms()) && wait > 2)
+            wait = 2;
         int n = zmq_poll(items, 4, wait > 0 ? (long) wait : 0);
         if (n < 0) {
             if (errno == EINTR)
@@ -1389,6 +1431,7 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
             s_expire(self);
             brk_guard_conn_each_to_drop(self->guard, s_now_ms(), self->cfg->silent_connection_s * 1000, NULL,
                                         s_drop_silent, self);
+            s_hook_flush(self, s_now());
             self->next_expiry = s_now() + 1;
         }
         if (s_now() >= self->next_minute) {
@@ -1610,6 +1653,11 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
         snprintf(err, errlen, "cannot set up the server socket: %s", zmq_strerror(-rc));
         goto fail;
     }
+    if (!(self->outq = brk_outq_new(self->router, (size_t) cfg->queued_reply_mb << 20, 10000))) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto fail;
+    }
     /* Which connections exist, for the per-key connection limit. */
     if (zmq_socket_monitor(self->router, "inproc://haven-router-monitor",
                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) < 0
@@ -1678,6 +1726,7 @@ brk_broker_destroy(brk_broker_t **self_p)
     if (self->hooked)
         g_hash_table_destroy(self->hooked);
     brk_guard_destroy(&self->guard);
+    brk_outq_destroy(&self->outq);
     if (s_self == self)
         s_self = NULL;
     free(self);

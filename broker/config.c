@@ -49,6 +49,7 @@ static const s_option_t s_options[] = {
     OPT("limits", batch_memory_mb, batch_memory_mb, 1, 4096, 0),
     OPT("limits", queued_replies, queued_replies, 1, 100000, 0),
     OPT("limits", inbox_max, inbox_max, 1, 100000, 0),
+    OPT("limits", queued_reply_mb, queued_reply_mb, 1, 4096, 0),
     OPT("alerts", hook, hook, 0, 0, 2),
     OPT("alerts", hook_detail, hook_detail_full, 0, 0, 5),
     OPT("alerts", coalesce, alert_coalesce_s, 0, 86400, 1),
@@ -146,6 +147,7 @@ brk_config_load(const char *path, brk_config_t **out, char *err, size_t errlen)
     c->batch_memory_mb = 32;
     c->queued_replies = 64;
     c->inbox_max = 200;
+    c->queued_reply_mb = 8;
     c->alert_coalesce_s = 600;
     c->silent_connection_s = 30;
     c->hold_ttl_s = 2 * 3600;

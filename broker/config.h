@@ -26,7 +26,8 @@ typedef struct {
     int64_t connections_per_key; /* [limits] */
     int64_t requests_in_flight;  /* [limits] per principal in one poll cycle */
     int64_t batch_memory_mb;     /* [limits] decoded requests of one poll cycle */
-    int64_t queued_replies;      /* [limits] replies waiting for one slow reader */
+    int64_t queued_replies;      /* [limits] replies libzmq queues per connection */
+    int64_t queued_reply_mb;     /* [limits] reply bytes waiting for one principal beyond that */
     int64_t inbox_max;           /* [limits] alerts kept per principal */
     char *hook;                  /* [alerts] hook: executable given each alert as JSON */
     bool hook_detail_full;       /* [alerts] hook_detail = minimal | full */

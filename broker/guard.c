@@ -30,6 +30,7 @@ struct brk_guard {
     GHashTable *refused;         /* principal name ("" for unknown keys) -> uint32_t[] */
     ProtobufCAllocator alloc;
     size_t used, budget;         /* this batch's decode memory */
+    bool key_full;               /* a key reached requests_in_flight this batch */
 };
 
 static const char *const s_refusal_names[BRK_REFUSE__COUNT] = {
@@ -229,8 +230,15 @@ brk_guard_take(brk_guard_t *self, const char *z85)
     s_key_t *k = s_key(self, z85);
     if ((int64_t) k->in_batch >= self->cfg->requests_in_flight)
         return false;
-    k->in_batch++;
+    if ((int64_t) ++k->in_batch >= self->cfg->requests_in_flight)
+        self->key_full = true;
     return true;
+}
+
+bool
+brk_guard_batch_full(const brk_guard_t *self)
+{
+    return self->key_full || self->used >= self->budget;
 }
 
 ProtobufCAllocator *
@@ -254,6 +262,7 @@ brk_guard_batch_end(brk_guard_t *self)
     while (g_hash_table_iter_next(&it, &key, &value))
         ((s_key_t *) value)->in_batch = 0;
     self->used = 0;
+    self->key_full = false;
 }
 
 /* ---------------------------------------------------------------- refusals */

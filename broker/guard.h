@@ -71,12 +71,18 @@ bool brk_guard_rate(brk_guard_t *self, const char *z85, brk_rate_t rate, int64_t
 /* ------------------------------------------------------------ batches */
 
 /* Count a request of the key into this poll cycle. False if the key already
- * has limits.requests_in_flight in it. */
+ * has limits.requests_in_flight in it (refuse it). The request that brings
+ * a key to its limit ends the cycle (brk_guard_batch_full): a client that
+ * pipelines waits in libzmq's queue, and its replies never outnumber what
+ * its connection may queue. */
 bool brk_guard_take(brk_guard_t *self, const char *z85);
+/* True once a key has limits.requests_in_flight in this cycle, or the
+ * decode budget is spent: take no more requests until the next cycle. */
+bool brk_guard_batch_full(const brk_guard_t *self);
 /* An allocator for decoding this batch's requests: it refuses once the
  * batch has used limits.batch_memory_mb. Frees go to free(). */
 ProtobufCAllocator *brk_guard_allocator(brk_guard_t *self);
-/* False once the batch's memory budget is spent: take no more requests. */
+/* False once the batch's memory budget is spent. */
 bool brk_guard_budget_left(const brk_guard_t *self);
 /* The batch is answered: clear the counts and the budget. */
 void brk_guard_batch_end(brk_guard_t *self);

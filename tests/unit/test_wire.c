@@ -252,3 +252,276 @@ Test(names, durations)
     cr_assert_eq(hv_duration_parse("h", &s), -EINVAL);
     cr_assert_eq(hv_duration_parse("", &s), -EINVAL);
 }
+
+/* ---------------------------------------------------------------- peek */
+
+/* hv_request_peek reads who may do what before anything is decoded: it must
+ * agree with the decoder on well-formed bytes and refuse what is not. */
+
+static void
+s_pack(Haven__Request *req, uint8_t **buf, size_t *len)
+{
+    cr_assert_eq(hv_pack(&req->base, buf, len), 0);
+}
+
+Test(peek, reads_the_id_and_operation_of_a_packed_request)
+{
+    Haven__Search s;
+    Haven__Need n;
+    Haven__Request req = s_search(&s, &n);
+    req.id = 123456789012ULL;
+    uint8_t *buf;
+    size_t len;
+    s_pack(&req, &buf, &len);
+    uint64_t id = 0;
+    int body = -1;
+    cr_assert_eq(hv_request_peek(buf, len, &id, &body), 0);
+    cr_assert_eq(id, 123456789012ULL);
+    cr_assert_eq(body, HAVEN__REQUEST__BODY_SEARCH);
+    free(buf);
+
+    Haven__Ping ping = HAVEN__PING__INIT;
+    Haven__Request p = HAVEN__REQUEST__INIT;
+    p.id = 5;
+    p.body_case = HAVEN__REQUEST__BODY_PING;
+    p.ping = &ping;
+    s_pack(&p, &buf, &len);
+    cr_assert_eq(hv_request_peek(buf, len, &id, &body), 0);
+    cr_assert_eq(id, 5);
+    cr_assert_eq(body, HAVEN__REQUEST__BODY_PING);
+    free(buf);
+}
+
+Test(peek, reads_a_large_hold_without_decoding_it)
+{
+    /* a hold with 2 MiB of "sealed notes": the peek reads its id and
+     * operation from the bytes alone, where decoding would allocate them */
+    enum { BOX = 1 << 20 };
+    uint8_t *box = calloc(1, BOX), key[32] = { 9 };
+    cr_assert_not_null(box);
+    Haven__Sealed notes[2] = { HAVEN__SEALED__INIT, HAVEN__SEALED__INIT }, *ptrs[2] = { &notes[0], &notes[1] };
+    for (int i = 0; i < 2; i++) {
+        notes[i].recipient.data = key;
+        notes[i].recipient.len = sizeof key;
+        notes[i].box.data = box;
+        notes[i].box.len = BOX;
+    }
+    Haven__HoldCreate hc = HAVEN__HOLD_CREATE__INIT;
+    hc.offer = "x";
+    hc.notes = ptrs;
+    hc.n_notes = 2;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.id = 31;
+    req.body_case = HAVEN__REQUEST__BODY_HOLD_CREATE;
+    req.hold_create = &hc;
+    uint8_t *buf;
+    size_t len;
+    s_pack(&req, &buf, &len);
+    free(box);
+    cr_assert_gt(len, 2 * BOX);
+    uint64_t id = 0;
+    int body = 0;
+    cr_assert_eq(hv_request_peek(buf, len, &id, &body), 0);
+    cr_assert_eq(id, 31);
+    cr_assert_eq(body, HAVEN__REQUEST__BODY_HOLD_CREATE);
+    free(buf);
+}
+
+Test(peek, a_request_with_no_operation_has_body_0)
+{
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.id = 9;
+    uint8_t *buf;
+    size_t len;
+    s_pack(&req, &buf, &len);
+    uint64_t id = 0;
+    int body = -1;
+    cr_assert_eq(hv_request_peek(buf, len, &id, &body), 0);
+    cr_assert_eq(id, 9);
+    cr_assert_eq(body, 0);
+    free(buf);
+    /* nothing at all: no id, no operation */
+    cr_assert_eq(hv_request_peek((const uint8_t *) "", 0, &id, &body), 0);
+    cr_assert_eq(id, 0);
+    cr_assert_eq(body, 0);
+}
+
+Test(peek, skips_fixed_width_fields_it_does_not_know)
+{
+    /* id 7, field 5 fixed64, field 6 fixed32, then ping (field 10, empty) */
+    static const uint8_t msg[] = { 0x08, 0x07, 0x29, 1, 2, 3, 4, 5, 6, 7, 8, 0x35, 1, 2, 3, 4, 0x52, 0x00 };
+    uint64_t id = 0;
+    int body = 0;
+    cr_assert_eq(hv_request_peek(msg, sizeof msg, &id, &body), 0);
+    cr_assert_eq(id, 7);
+    cr_assert_eq(body, HAVEN__REQUEST__BODY_PING);
+    /* the same, cut inside the fixed64 and inside the fixed32 */
+    cr_assert_eq(hv_request_peek(msg, 6, &id, &body), -EBADMSG);
+    cr_assert_eq(hv_request_peek(msg, 14, &id, &body), -EBADMSG);
+}
+
+Test(peek, refuses_truncated_varints)
+{
+    uint64_t id = 42;
+    int body = 42;
+    static const uint8_t key_cut[] = { 0x80 };             /* a key that never ends */
+    static const uint8_t value_cut[] = { 0x08, 0xff, 0xff };  /* an id that never ends */
+    static const uint8_t len_cut[] = { 0x08, 0x01, 0xf2, 0x01, 0x80 };    /* search, length cut */
+    static const uint8_t too_long[] = { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+    cr_assert_eq(hv_request_peek(key_cut, sizeof key_cut, &id, &body), -EBADMSG);
+    cr_assert_eq(hv_request_peek(value_cut, sizeof value_cut, &id, &body), -EBADMSG);
+    cr_assert_eq(hv_request_peek(len_cut, sizeof len_cut, &id, &body), -EBADMSG);
+    cr_assert_eq(hv_request_peek(too_long, sizeof too_long, &id, &body), -EBADMSG, "an 11-byte varint");
+    cr_assert_eq(id, 42, "outputs are untouched on failure");
+    cr_assert_eq(body, 42);
+}
+
+Test(peek, refuses_lengths_past_the_end)
+{
+    uint64_t id;
+    int body;
+    /* search (field 30) claiming 5 bytes, with 1 */
+    static const uint8_t short_body[] = { 0x08, 0x01, 0xf2, 0x01, 0x05, 0x00 };
+    /* a length near 2^64: must not wrap the pointer */
+    static const uint8_t huge[] = { 0xf2, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00 };
+    cr_assert_eq(hv_request_peek(short_body, sizeof short_body, &id, &body), -EBADMSG);
+    cr_assert_eq(hv_request_peek(huge, sizeof huge, &id, &body), -EBADMSG);
+    /* exactly to the end is fine */
+    static const uint8_t exact[] = { 0x08, 0x01, 0xf2, 0x01, 0x02, 0x0a, 0x00 };
+    cr_assert_eq(hv_request_peek(exact, sizeof exact, &id, &body), 0);
+    cr_assert_eq(body, HAVEN__REQUEST__BODY_SEARCH);
+}
+
+Test(peek, refuses_group_and_reserved_wire_types_and_field_0)
+{
+    uint64_t id;
+    int body;
+    for (int wt = 3; wt <= 7; wt++) {
+        if (wt == 5)
+            continue;            /* fixed32 is a real wire type */
+        uint8_t msg[] = { 0x08, 0x01, (uint8_t) ((10 << 3) | wt), 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+        cr_assert_eq(hv_request_peek(msg, sizeof msg, &id, &body), -EBADMSG, "wire type %d", wt);
+    }
+    static const uint8_t field0[] = { 0x02, 0x00 };
+    cr_assert_eq(hv_request_peek(field0, sizeof field0, &id, &body), -EBADMSG, "field number 0");
+}
+
+Test(peek, agrees_with_the_decoder_on_which_operation_wins)
+{
+    /* a ping, then a search on the wire: the role check must judge the
+     * operation the handler will run, the last one */
+    static const uint8_t msg[] = { 0x08, 0x03, 0x52, 0x00, 0xf2, 0x01, 0x02, 0x0a, 0x00 };
+    uint64_t id;
+    int body;
+    cr_assert_eq(hv_request_peek(msg, sizeof msg, &id, &body), 0);
+    Haven__Request *req = haven__request__unpack(NULL, sizeof msg, msg);
+    cr_assert_not_null(req);
+    cr_assert_eq(body, (int) req->body_case, "peek says %d, the decoder %d", body, (int) req->body_case);
+    cr_assert_eq(body, HAVEN__REQUEST__BODY_SEARCH);
+    haven__request__free_unpacked(req, NULL);
+}
+
+/* ---------------------------------------------------------------- decode budget */
+
+static void *
+s_refuse_alloc(void *data, size_t size)
+{
+    (void) size;
+    (*(int *) data)++;
+    return NULL;
+}
+
+static void
+s_no_free(void *data, void *p)
+{
+    (void) data;
+    (void) p;
+    cr_assert_fail("nothing was allocated, so nothing is freed");
+}
+
+Test(wire, a_refusing_allocator_gives_enomem_and_a_sentence)
+{
+    Haven__Search s;
+    Haven__Need n;
+    Haven__Request req = s_search(&s, &n);
+    req.id = 64;
+    uint8_t *buf;
+    size_t len;
+    s_pack(&req, &buf, &len);
+    int asked = 0;
+    ProtobufCAllocator refuse = { s_refuse_alloc, s_no_free, &asked };
+    Haven__Request *out = NULL;
+    uint64_t id = 0;
+    char err[256] = "";
+    cr_assert_eq(hv_request_decode_alloc(buf, len, &refuse, &out, &id, err, sizeof err), -ENOMEM);
+    cr_assert_gt(asked, 0, "the decoder went through the allocator");
+    cr_assert_null(out);
+    cr_assert_eq(id, 64, "the id is kept so the refusal can be matched");
+    cr_assert(strstr(err, "memory"), "the user is told why: %s", err);
+    free(buf);
+    /* bad bytes are still bad bytes, not a memory problem */
+    static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
+    cr_assert_eq(hv_request_decode_alloc(junk, sizeof junk, &refuse, &out, &id, err, sizeof err), -EBADMSG);
+    cr_assert(strstr(err, "not a valid"), "%s", err);
+}
+
+typedef struct {
+    size_t live;
+    int allocs;
+} s_count_t;
+
+static void *
+s_count_alloc(void *data, size_t size)
+{
+    s_count_t *c = data;
+    size_t *p = malloc(size + sizeof(size_t) * 2);
+    if (!p)
+        return NULL;
+    p[0] = size;
+    c->live += size;
+    c->allocs++;
+    return p + 2;
+}
+
+static void
+s_count_free(void *data, void *ptr)
+{
+    s_count_t *c = data;
+    if (!ptr)
+        return;
+    size_t *p = (size_t *) ptr - 2;
+    c->live -= p[0];
+    free(p);
+}
+
+Test(wire, decoding_through_an_allocator_uses_only_it)
+{
+    Haven__Search s;
+    Haven__Need n;
+    Haven__Request req = s_search(&s, &n);
+    char *ex[] = { "E07000008", "E07000009" };
+    n.exclude = ex;
+    n.n_exclude = 2;
+    uint8_t *buf;
+    size_t len;
+    s_pack(&req, &buf, &len);
+    s_count_t c = { 0, 0 };
+    ProtobufCAllocator counting = { s_count_alloc, s_count_free, &c };
+    Haven__Request *out = NULL;
+    uint64_t id;
+    char err[256];
+    cr_assert_eq(hv_request_decode_alloc(buf, len, &counting, &out, &id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(out->search->need->n_exclude, 2);
+    cr_assert_gt(c.allocs, 0);
+    haven__request__free_unpacked(out, &counting);
+    cr_assert_eq(c.live, 0, "every byte allocated is given back to the same allocator");
+    /* an invalid request is freed through it too */
+    n.exclude[0] = "Cambridge";
+    free(buf);
+    s_pack(&req, &buf, &len);
+    out = NULL;
+    cr_assert_eq(hv_request_decode_alloc(buf, len, &counting, &out, &id, err, sizeof err), -EINVAL);
+    cr_assert_null(out);
+    cr_assert_eq(c.live, 0);
+    free(buf);
+}
