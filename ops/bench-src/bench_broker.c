@@ -795,7 +795,9 @@ main(int argc, char **argv)
     FILE *f = fopen(path, "w");
     fprintf(f, "[broker]\nbind = tcp://127.0.0.1:*\ndata_dir = %s/data\ndistricts = %s\nlog_level = warn\n"
                "[limits]\nmax_units_per_catalog = %d\nsearches_per_minute = 1000000\nmap_size_mb = 256\n"
-               "writes_per_minute = 1000000\nholds_per_hour = 10000\nconnections_per_key = 1000\n",
+               "writes_per_minute = 1000000\nholds_per_hour = 10000\nconnections_per_key = 1000\n"
+               /* it times the alert path, flapping one unit: no coalescing */
+               "[alerts]\ncoalesce = 0\n",
             s_dir, districts_path, UNITS_PER_PROVIDER_MAX);
     fclose(f);
     snprintf(cmd, sizeof cmd, "'%s' init --config '%s' --admin-key '%s/admin.pub' >/dev/null", s_broker_bin,
