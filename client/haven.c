@@ -349,7 +349,10 @@ s_holds(hv_cli_t *cli, bool json)
             if (message)
                 printf("    provider says: %s\n", message);
         }
-        free(message);
+        if (message) {
+            sodium_memzero(message, strlen(message));
+            free(message);
+        }
     }
     if (json) {
         json_t *doc = json_pack("{s:o}", "holds", arr);
