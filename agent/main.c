@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
+#include "../proto/cert.h"
 #include "../proto/cli.h"
 #include "../proto/names.h"
 #include "../proto/wire.h"
@@ -31,6 +32,7 @@ typedef struct {
     agt_outbox_t *outbox;
     const char *provider;
     json_t *out;                 /* --json: the results printed at the end */
+    const hv_trust_t *trust;     /* [broker] admin_keys, NULL if none */
 } s_agent_t;
 
 static void
@@ -386,6 +388,42 @@ s_find_hold(const Haven__Reply *rep, const char *id)
     return NULL;
 }
 
+/* A referral's note, only if the IDVA who holds the unit is certified by
+ * an administrator we trust and signed the note for this very hold.
+ * Returns the plaintext (wipe and free it), or NULL with why set. */
+static char *
+s_open_note(s_agent_t *a, const Haven__Hold *h, char *why, size_t len)
+{
+    const hv_trust_t *trust = a->trust;
+    const Haven__Sealed *mine = NULL;
+    Haven__Certificate *holder = NULL;
+    for (size_t i = 0; i < h->n_notes && !mine; i++)
+        if (h->notes[i]->recipient.len == 32
+            && memcmp(h->notes[i]->recipient.data, hv_keys_seal_public(hv_cli_keys(a->cli)), 32) == 0)
+            mine = h->notes[i];
+    if (!mine) {
+        snprintf(why, len, "sealed to another of your agents' keys");
+        return NULL;
+    }
+    if (!trust) {
+        snprintf(why, len, "the configuration has no [broker] admin_keys, so the sender cannot be checked");
+        return NULL;
+    }
+    if (hv_cert_holder(trust, h, (int64_t) time(NULL), &holder, why, len) < 0)
+        return NULL;
+    hv_box_context_t ctx = { "note", h->id, h->provider, h->unit };
+    int ok = hv_box_verify(mine, holder->sign_key.data, &ctx) == 0;
+    haven__certificate__free_unpacked(holder, NULL);
+    if (!ok) {
+        snprintf(why, len, "it is not signed by %s for this referral", h->idva ? h->idva : "the IDVA");
+        return NULL;
+    }
+    char *note = hv_unseal(hv_cli_keys(a->cli), mine);
+    if (!note)
+        snprintf(why, len, "it cannot be opened with this agent's key");
+    return note;
+}
+
 static void
 s_print_referral(s_agent_t *a, const Haven__Hold *h, json_t *arr)
 {
@@ -395,7 +433,8 @@ s_print_referral(s_agent_t *a, const Haven__Hold *h, json_t *arr)
     localtime_r(&t, &tm);
     strftime(until, sizeof until, "%Y-%m-%d %H:%M", &tm);
     hv_need_format(h->need, need, sizeof need);
-    char *note = h->n_notes ? hv_unseal(hv_cli_keys(a->cli), h->notes[0]) : NULL;
+    char why[512] = "";
+    char *note = h->n_notes ? s_open_note(a, h, why, sizeof why) : NULL;
     if (arr) {
         json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "hold", h->id, "unit", h->unit,
                               "idva", h->idva, "need", need, "expires_at", (json_int_t) h->expires_at);
@@ -417,7 +456,7 @@ s_print_referral(s_agent_t *a, const Haven__Hold *h, json_t *arr)
                 putchar('\n');
         }
         else if (h->n_notes)
-            printf("    note: (sealed to another of your agents' keys)\n");
+            printf("    note: (withheld: %s)\n", why);
         printf("    answer: haven-agent accept %s   or   haven-agent decline %s --reason ...\n", h->id, h->id);
     }
     if (note) {
@@ -495,6 +534,24 @@ s_answer(s_agent_t *a, const char *id, bool accept)
         haven__reply__free_unpacked(rep, NULL);
         return EX_DATAERR;
     }
+    /* Before anything goes to the IDVA: the key must be certified by an
+     * administrator we trust as that IDVA's, and the IDVA must have asked
+     * for this very hold. The broker's word alone is not enough. */
+    if (accept || a->message) {
+        const hv_trust_t *trust = hv_cli_trust(a->cli);
+        Haven__Certificate *holder = NULL;
+        if (!trust) {
+            haven__reply__free_unpacked(rep, NULL);
+            return EX_CONFIG;
+        }
+        if (hv_cert_holder(trust, h, (int64_t) time(NULL), &holder, err, sizeof err) < 0) {
+            hv_cli_error(PROG, "refusing to send the %s for referral %s: %s. Nothing was sent; decline it, "
+                         "or ask your Haven administrator", accept ? "address" : "message", id, err);
+            haven__reply__free_unpacked(rep, NULL);
+            return EX_NOPERM;
+        }
+        haven__certificate__free_unpacked(holder, NULL);
+    }
     if (accept) {
         const hv_clientcfg_t *cfg = hv_cli_config(a->cli);
         if (!cfg->catalog || agt_catalog_load(cfg->catalog, &cat, err, sizeof err) < 0) {
@@ -516,6 +573,16 @@ s_answer(s_agent_t *a, const char *id, bool accept)
         rc = hv_seal(a->message, strlen(a->message), h->idva_seal_key.data, &box);
     } else {
         rc = 0;
+    }
+    /* Signed for this hold, so the IDVA can tell it came from this provider's
+     * agent and was not moved from another referral. */
+    hv_box_context_t ctx = { accept ? "address" : "message", id, h->provider, h->unit };
+    if (rc == 0 && (accept || a->message) && (rc = hv_box_sign(hv_cli_keys(a->cli), &ctx, &box)) < 0) {
+        free(box.recipient.data);
+        free(box.box.data);
+        hv_cli_error(PROG, "cannot sign the %s; nothing was sent", accept ? "address" : "message");
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_SOFTWARE;
     }
     /* An accept without its address, or a box that is not one, must never
      * be queued: the IDVA would wait for an address that cannot come, or
@@ -564,6 +631,8 @@ out:
     if (sealed) {
         free(box.recipient.data);
         free(box.box.data);
+        free(box.signature.data);
+        free(box.signer.data);
     }
     return rc;
 }
@@ -730,6 +799,13 @@ main(int argc, char **argv)
         return EX_CONFIG;
     }
     a.provider = cfg->provider;
+    if (strcmp(cmd, "referrals") == 0 || strcmp(cmd, "run") == 0) {
+        /* notes are shown only from IDVAs our administrators certified */
+        if (!(a.trust = hv_cli_trust(a.cli))) {
+            hv_cli_destroy(&a.cli);
+            return EX_CONFIG;
+        }
+    }
     if ((rc = agt_outbox_open(cfg->state_dir, &a.outbox)) < 0) {
         hv_cli_error(PROG, "cannot open the outbox in %s: %s", cfg->state_dir, strerror(-rc));
         hv_cli_destroy(&a.cli);

@@ -45,6 +45,8 @@ struct brk_broker {
     brk_principals_t *principals;
     hv_keys_t *keys;
     uint8_t *token_key;          /* sodium_malloc'd */
+    brk_audit_key_t *audit_key;  /* derived from broker.key, never stored */
+    int64_t next_head;           /* when to log the next signed audit head */
     void *zctx;
     void *zap;
     void *router;
@@ -516,6 +518,7 @@ s_op(int body)
     static const s_op_t principal_add = { brk_handle_principal_add, true, ROLE(ADMIN), true };
     static const s_op_t principal_list = { brk_handle_principal_list, false, ROLE(ADMIN) };
     static const s_op_t principal_revoke = { brk_handle_principal_revoke, true, ROLE(ADMIN), true };
+    static const s_op_t principal_certify = { brk_handle_principal_certify, true, ROLE(ADMIN), true };
     static const s_op_t publish = { brk_handle_publish, true, ROLE(AGENT), true };
     static const s_op_t unit_set = { brk_handle_unit_set, true, ROLE(AGENT) };
     static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT) };
@@ -546,6 +549,7 @@ s_op(int body)
     case HAVEN__REQUEST__BODY_PRINCIPAL_ADD: return &principal_add;
     case HAVEN__REQUEST__BODY_PRINCIPAL_LIST: return &principal_list;
     case HAVEN__REQUEST__BODY_PRINCIPAL_REVOKE: return &principal_revoke;
+    case HAVEN__REQUEST__BODY_PRINCIPAL_CERTIFY: return &principal_certify;
     case HAVEN__REQUEST__BODY_PUBLISH: return &publish;
     case HAVEN__REQUEST__BODY_UNIT_SET: return &unit_set;
     case HAVEN__REQUEST__BODY_CONFIRM: return &confirm;
@@ -614,10 +618,11 @@ s_op_max_bytes(const brk_config_t *cfg, int body)
     case HAVEN__REQUEST__BODY_PUBLISH:
         return (size_t) cfg->max_units_per_catalog * HV_UNIT_WIRE_BYTES + 8192;
     case HAVEN__REQUEST__BODY_HOLD_CREATE:
-        return HV_RECIPIENTS_MAX * (HV_NOTE_MAX + HV_SEAL_OVERHEAD + HV_KEY_BYTES + 16) + HV_TOKEN_MAX + 64;
+        return HV_RECIPIENTS_MAX * (HV_NOTE_MAX + HV_SEAL_OVERHEAD + 2 * HV_KEY_BYTES + HV_SIGNATURE_BYTES + 32)
+               + HV_TOKEN_MAX + HV_SIGNATURE_BYTES + 128;
     case HAVEN__REQUEST__BODY_ACCEPT:
     case HAVEN__REQUEST__BODY_DECLINE:
-        return HV_ADDRESS_MAX + HV_SEAL_OVERHEAD + HV_KEY_BYTES + 512;
+        return HV_ADDRESS_MAX + HV_SEAL_OVERHEAD + 2 * HV_KEY_BYTES + HV_SIGNATURE_BYTES + 512;
     case HAVEN__REQUEST__BODY_SEARCH:
     case HAVEN__REQUEST__BODY_WATCH_CREATE:
         return 16384;
@@ -844,7 +849,7 @@ s_audit(brk_broker_t *self, MDB_txn *txn, const brk_request_t *r)
         rec.reason = r->audit.reason;
         rec.kind = r->audit.kind;
     }
-    return brk_audit_append(self->store, txn, &rec);
+    return brk_audit_append(self->audit_key, self->store, txn, &rec);
 }
 
 /* Apply the batch's writes and record every request in the audit log, in
@@ -1350,7 +1355,7 @@ s_refusal_record(void *arg, const char *name, const uint32_t *counts)
     rec.detail = detail;
     rec.has_matching = 1;
     rec.matching = total;        /* how many, for a reader of audit show */
-    a->rc = brk_audit_append(a->self->store, a->txn, &rec);
+    a->rc = brk_audit_append(a->self->audit_key, a->self->store, a->txn, &rec);
     brk_log(BRK_LOG_INFO, "refused %u requests or connections from %s in the last minute: %s", total,
             rec.principal, detail);
 }
@@ -1375,6 +1380,42 @@ s_audit_refusals(brk_broker_t *self)
             return;
         }
     }
+}
+
+/* Once a minute and at start: summarise and prune audit records past
+ * [audit] retention (a few ms of small batches at a time), and every hour
+ * log a signed head for administrators to keep elsewhere. */
+static void
+s_audit_upkeep(brk_broker_t *self)
+{
+    int64_t now = s_now();
+    size_t pruned = 0;
+    int rc = brk_audit_maintain(self->audit_key, self->store,
+                                brk_audit_cutoff(now, (int) self->cfg->audit_retention_months), now, 50, &pruned);
+    if (rc == -EILSEQ)
+        brk_log(BRK_LOG_ERROR, "the audit log fails its check, so nothing is pruned: run haven-admin audit "
+                "verify to see where");
+    else if (rc < 0)
+        brk_log(BRK_LOG_ERROR, "pruning the audit log failed: %s", strerror(-rc));
+    else if (pruned)
+        brk_log(BRK_LOG_INFO, "counted %zu audit records older than %lld months into monthly totals and removed "
+                "them", pruned, (long long) self->cfg->audit_retention_months);
+    if (now < self->next_head)
+        return;
+    MDB_txn *txn = NULL;
+    Haven__AuditHead head;
+    uint8_t hash[32], sig[64];
+    char line[320];
+    if ((rc = brk_store_begin(self->store, NULL, false, &txn)) == 0) {
+        rc = brk_audit_head(self->audit_key, self->store, txn, now, &head, hash, sig);
+        brk_store_abort(txn);
+    }
+    if (rc == 0) {
+        brk_audit_head_format(&head, line, sizeof line);
+        brk_log(BRK_LOG_INFO, "audit head, signed (keep copies away from this machine; haven-admin audit "
+                "verify --head FILE checks the log against one): %s", line);
+    }
+    self->next_head = now + 3600;
 }
 
 int
@@ -1437,6 +1478,7 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
         if (s_now() >= self->next_minute) {
             s_audit_refusals(self);
             s_prune_coalesce(self);
+            s_audit_upkeep(self);
             self->next_minute = s_now() + 60;
         }
         if (s_now() >= next_check) {
@@ -1473,6 +1515,11 @@ brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admi
     }
     if ((rc = hv_pubkey_load(admin_pub, &admin, err, errlen)) < 0)
         return rc;
+    if (!admin.has_sign) {
+        snprintf(err, errlen, "%s has no signing key (sign = ...): make it again with `haven-admin keygen "
+                 "--public-of KEYFILE`, which adds it", admin_pub);
+        return -EINVAL;
+    }
     if ((rc = brk_districts_load(cfg->districts, &districts, err, errlen)) < 0)
         return rc;
     brk_districts_destroy(&districts);
@@ -1499,6 +1546,8 @@ brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admi
     p.has_seal_key = 1;
     p.seal_key.len = 32;
     p.seal_key.data = admin.seal;
+    p.has_sign_key = 1;
+    p.sign_key = (ProtobufCBinaryData) { 32, admin.sign };
     p.has_revoked = 1;
     p.has_created_at = 1;
     p.created_at = s_now();
@@ -1557,6 +1606,22 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
         brk_log(BRK_LOG_INFO, "removed the offer-token key from the store: it is derived from broker.key "
                 "now, so backups no longer carry it (offers made before this restart are void)");
     }
+    /* broker.pub from before keys had a signing pair: clients pin its sign
+     * line to check the audit heads the broker signs. */
+    char path[4096];
+    hv_pubkey_t pub;
+    if (s_path(path, sizeof path, self->cfg->data_dir, "broker.pub") == 0
+        && hv_pubkey_load(path, &pub, err, errlen) == 0 && !pub.has_sign) {
+        if ((rc = hv_keys_write_public(self->keys, path)) < 0)
+            brk_log(BRK_LOG_WARN, "cannot add the signing key to %s (%s): clients cannot check audit heads "
+                    "until it has its sign line", path, strerror(-rc));
+        else
+            brk_log(BRK_LOG_INFO, "added the broker's signing key (sign) to %s: give clients the new file", path);
+    }
+    err[0] = '\0';
+    /* A store from before the chain was keyed gets its "keyed" record now;
+     * records already past retention go now, a few ms' worth. */
+    s_audit_upkeep(self);
     return 0;
 fail:
     snprintf(err, errlen, "cannot load the store in %s: %s", self->cfg->data_dir, strerror(-rc));
@@ -1608,6 +1673,13 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
         rc = -EIO;
         goto fail;
     }
+    /* The audit chain's MAC key ("hvaudit1", subkey 2) and the signing key
+     * of its heads come from the same file: whoever can write the store
+     * but has not got broker.key cannot rewrite the log. */
+    if ((rc = brk_audit_key_new(self->keys, &self->audit_key)) < 0) {
+        snprintf(err, errlen, "cannot derive the audit keys from %s", path);
+        goto fail;
+    }
     if ((rc = brk_store_open(cfg->data_dir, (size_t) cfg->map_size_mb << 20, &self->store)) < 0) {
         snprintf(err, errlen, "cannot open the store in %s: %s", cfg->data_dir, strerror(-rc));
         goto fail;
@@ -1621,7 +1693,7 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     }
     self->ctx = (brk_ctx_t) {
         .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
-        .principals = self->principals, .token_key = self->token_key,
+        .principals = self->principals, .token_key = self->token_key, .audit_key = self->audit_key,
     };
 
     /* The ZAP handler is bound, and proven to answer, before the server
@@ -1717,6 +1789,7 @@ brk_broker_destroy(brk_broker_t **self_p)
     hv_keys_destroy(&self->keys);
     if (self->token_key)
         sodium_free(self->token_key);
+    brk_audit_key_destroy(&self->audit_key);
     free(self->ctx.dirty);
     free(self->batch);
     if (self->subs)

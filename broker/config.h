@@ -37,6 +37,7 @@ typedef struct {
     int64_t hold_ttl_s;          /* [timers] hold_ttl */
     int64_t address_retention_s; /* [timers] address_retention */
     int64_t reader_check_s;      /* [timers] reader_check */
+    int64_t audit_retention_months; /* [audit] retention: months audit records are kept */
 } brk_config_t;
 
 /* Load path; relative paths inside are taken from the file's directory.

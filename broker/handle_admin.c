@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include "../proto/cert.h"
 #include "../proto/keys.h"
 #include "../proto/names.h"
 #include "audit.h"
@@ -88,6 +90,48 @@ brk_handle_provider_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     return rc;
 }
 
+static bool
+s_same_text(const char *a, const char *b)
+{
+    return strcasecmp(a && *a ? a : "", b && *b ? b : "") == 0;
+}
+
+/* The broker cannot make a certificate, but it checks the ones it is given:
+ * signed by the administrator who sends it, and saying exactly what is
+ * being registered. Returns 0 with *cert_out, or 1 with a refusal packed. */
+static int
+s_check_certificate(brk_ctx_t *ctx, brk_request_t *r, const Haven__Signed *s, const Haven__Principal *p,
+                    const uint8_t *sign_key, Haven__Certificate **cert_out)
+{
+    char err[256];
+    Haven__Certificate *c = NULL;
+    if (!s)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                               "a principal needs a certificate signed by the administrator who adds it "
+                               "(haven-admin %s makes one)", HAVEN_VERSION);
+    if (!r->who.has_sign)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
+                               "your administrator key (%s) has no signing key registered: certify it first "
+                               "with haven-admin certify --name %s --public-key YOUR.pub", r->who.name, r->who.name);
+    int rc = hv_cert_verify(NULL, r->who.sign, s, ctx->now, &c, err, sizeof err);
+    if (rc < 0)
+        return brk_reply_error(r, rc == -EPERM ? HAVEN__STATUS__STATUS_FORBIDDEN : HAVEN__STATUS__STATUS_BAD_REQUEST,
+                               "the certificate is refused: %s", err);
+    bool same = (int) c->role == (int) p->role && strcmp(c->name, p->name) == 0
+                && s_same_text(c->provider, p->provider) && s_same_text(c->region, p->region)
+                && memcmp(c->curve_key.data, p->curve_key.data, 32) == 0
+                && p->has_seal_key && p->seal_key.len == 32 && memcmp(c->seal_key.data, p->seal_key.data, 32) == 0
+                && (!sign_key || memcmp(c->sign_key.data, sign_key, 32) == 0);
+    if (!same) {
+        haven__certificate__free_unpacked(c, NULL);
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                               "the certificate does not describe principal %s as registered "
+                               "(role, name, provider, region and keys must match)", p->name);
+    }
+    *cert_out = c;
+    return 0;
+}
+
 int
 brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
@@ -133,6 +177,9 @@ brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         if (rc < 0)
             return rc;
     }
+    Haven__Certificate *cert = NULL;
+    if ((rc = s_check_certificate(ctx, r, r->req->principal_add->certificate, p, NULL, &cert)) != 0)
+        return rc;
     Haven__Principal rec = *p;
     rec.base.unknown_fields = NULL;
     rec.base.n_unknown_fields = 0;
@@ -142,6 +189,12 @@ brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     rec.created_at = ctx->now;
     if (region)
         rec.region = (char *) region;    /* as the table spells it */
+    uint8_t sign[32];
+    memcpy(sign, cert->sign_key.data, 32);
+    haven__certificate__free_unpacked(cert, NULL);
+    rec.has_sign_key = 1;
+    rec.sign_key = (ProtobufCBinaryData) { 32, sign };
+    rec.certificate = r->req->principal_add->certificate;
     if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PRINCIPALS, p->curve_key.data, 32, &rec.base)) < 0
         || (rc = brk_store_put(ctx->store, txn, BRK_DB_NAMES, p->name, strlen(p->name),
                                p->curve_key.data, 32)) < 0
@@ -175,6 +228,27 @@ brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
                            (ProtobufCMessage **) &p);
     if (rc < 0)
         return rc;
+    /* Revocations are signed like certificates, so a client can tell a
+     * revoked key without taking the broker's word for it. */
+    const Haven__Signed *signed_rv = r->req->principal_revoke->revocation;
+    Haven__Revocation *rv = NULL;
+    char err[256];
+    if (!signed_rv || !r->who.has_sign) {
+        haven__principal__free_unpacked(p, NULL);
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                               "a revocation must be signed by the administrator who sends it");
+    }
+    if ((rc = hv_revocation_verify(NULL, r->who.sign, signed_rv, &rv, err, sizeof err)) < 0
+        || strcmp(rv->name, name) != 0 || memcmp(rv->curve_key.data, k, 32) != 0) {
+        if (rv)
+            haven__revocation__free_unpacked(rv, NULL);
+        haven__principal__free_unpacked(p, NULL);
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "the revocation is refused: %s",
+                               rc < 0 ? err : "it names another key");
+    }
+    haven__revocation__free_unpacked(rv, NULL);
+    Haven__Signed *kept = p->revocation;
+    p->revocation = (Haven__Signed *) signed_rv;
     p->has_revoked = 1;
     p->revoked = 1;
     /* Revocation ends everything the key had (design.md section 6, item
@@ -193,6 +267,68 @@ brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         Haven__Reply reply = HAVEN__REPLY__INIT;
         rc = brk_reply_ok(r, &reply);
     }
+    p->revocation = kept;        /* the request owns what it sent */
+    haven__principal__free_unpacked(p, NULL);
+    return rc;
+}
+
+int
+brk_handle_principal_certify(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    const Haven__PrincipalCertify *q = r->req->principal_certify;
+    const void *key;
+    size_t klen;
+    Haven__Principal *p = NULL;
+    Haven__Certificate *cert = NULL;
+    int rc = brk_store_get(ctx->store, txn, BRK_DB_NAMES, q->name, strlen(q->name), &key, &klen);
+    if (rc == -ENOENT)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no principal named %s", q->name);
+    if (rc < 0 || klen != 32)
+        return rc < 0 ? rc : -EBADMSG;
+    uint8_t k[32];
+    memcpy(k, key, 32);
+    if ((rc = brk_store_get_msg(ctx->store, txn, BRK_DB_PRINCIPALS, k, 32, &haven__principal__descriptor,
+                                (ProtobufCMessage **) &p)) < 0)
+        return rc;
+    if (p->has_revoked && p->revoked) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "%s is revoked; register a new key instead", q->name);
+        goto out;
+    }
+    /* An administrator registered before signing keys existed certifies
+     * itself once: a certificate for its own key, signed by that key's
+     * signing half, proves it holds it. Every other certificate comes
+     * from an administrator whose signing key is known. */
+    if (memcmp(k, r->who.curve, 32) == 0 && !r->who.has_sign) {
+        /* checked below against the key it names: only its holder could sign it */
+        Haven__Certificate *c = haven__certificate__unpack(NULL, q->certificate->body.len, q->certificate->body.data);
+        if (c && c->sign_key.len == 32) {
+            memcpy(r->who.sign, c->sign_key.data, 32);
+            r->who.has_sign = true;
+        }
+        if (c)
+            haven__certificate__free_unpacked(c, NULL);
+    }
+    if ((rc = s_check_certificate(ctx, r, q->certificate, p, p->has_sign_key ? p->sign_key.data : NULL, &cert)) != 0)
+        goto out;
+    uint8_t sign[32];
+    memcpy(sign, cert->sign_key.data, 32);
+    Haven__Signed *kept = p->certificate;
+    p->certificate = q->certificate;
+    p->has_sign_key = 1;
+    ProtobufCBinaryData kept_key = p->sign_key;
+    p->sign_key = (ProtobufCBinaryData) { 32, sign };
+    if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PRINCIPALS, k, 32, &p->base)) == 0
+        && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PRINCIPAL, NULL, NULL, k)) == 0) {
+        brk_log(BRK_LOG_INFO, "%s certified principal %s", r->who.name, q->name);
+        snprintf(r->audit.detail, sizeof r->audit.detail, "certificate for %s", q->name);
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        rc = brk_reply_ok(r, &reply);
+    }
+    p->certificate = kept;
+    p->sign_key = kept_key;
+out:
+    if (cert)
+        haven__certificate__free_unpacked(cert, NULL);
     haven__principal__free_unpacked(p, NULL);
     return rc;
 }
@@ -218,21 +354,41 @@ brk_handle_principal_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 int
 brk_handle_audit_verify(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    uint64_t records = 0, bad = 0;
-    char problem[256];
-    int rc = brk_audit_verify(ctx->store, txn, &records, &bad, problem, sizeof problem);
-    if (rc < 0 && rc != -EILSEQ)
-        return rc;
+    const Haven__AuditVerify *q = r->req->audit_verify;
+    const uint8_t *sign_public = brk_audit_key_sign_public(ctx->audit_key);
+    brk_audit_result_t res;
+    Haven__AuditHead head;
+    uint8_t hash[32], sig[64];
+    int rc = 0;
+    if (q->head && brk_audit_head_check(q->head, sign_public) == -EINVAL)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "that is not an audit head");
     Haven__AuditVerifyReply body = HAVEN__AUDIT_VERIFY_REPLY__INIT;
-    body.ok = rc == 0;
-    body.has_records = 1;
-    body.records = records;
-    if (rc == -EILSEQ) {
-        body.has_first_bad = 1;
-        body.first_bad = bad;
-        body.problem = problem;
-        brk_log(BRK_LOG_WARN, "audit log check failed: %s", problem);
+    if (!q->has_head_only || !q->head_only) {
+        brk_audit_check_t check = { ctx->audit_key, sign_public, q->head };
+        rc = brk_audit_verify(ctx->store, txn, &check, &res);
+        if (rc < 0 && rc != -EILSEQ)
+            return rc;
+        body.has_records = body.has_first = body.has_keyed_from = 1;
+        body.records = res.records;
+        body.first = res.first;
+        body.keyed_from = res.keyed_from;
+        if (q->head) {
+            body.has_head_checked = 1;
+            body.head_checked = res.head_checked;
+        }
+        if (rc == -EILSEQ) {
+            body.has_first_bad = 1;
+            body.first_bad = res.bad;
+            brk_log(BRK_LOG_WARN, "audit log check failed: %s", res.problem);
+        }
+        if (rc == -EILSEQ || (q->head && !res.head_checked))
+            body.problem = res.problem;
     }
+    body.ok = rc == 0;
+    /* The head of what was just checked, signed: one to keep elsewhere. */
+    if ((rc = brk_audit_head(ctx->audit_key, ctx->store, txn, ctx->now, &head, hash, sig)) < 0)
+        return rc;
+    body.head = &head;
     Haven__Reply reply = HAVEN__REPLY__INIT;
     reply.body_case = HAVEN__REPLY__BODY_AUDIT_VERIFY;
     reply.audit_verify = &body;
@@ -273,7 +429,7 @@ brk_handle_audit_show(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if (rc == 0) {
         Haven__AuditRecord **recs = (Haven__AuditRecord **) s.list.items;
         for (size_t i = 0; i < s.list.n; i++)
-            recs[i]->has_prev = recs[i]->has_hash = 0;
+            recs[i]->has_prev = recs[i]->has_hash = recs[i]->has_mac = 0;
         Haven__AuditShowReply body = HAVEN__AUDIT_SHOW_REPLY__INIT;
         body.n_records = s.list.n;
         body.records = recs;

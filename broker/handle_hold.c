@@ -173,10 +173,41 @@ s_reply_hold(brk_ctx_t *ctx, brk_request_t *r, Haven__Hold *h)
     return rc;
 }
 
+/* A principal's stored record (for its certificate), or NULL. */
+static Haven__Principal *
+s_principal_record(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32])
+{
+    Haven__Principal *p = NULL;
+    return brk_store_get_msg(ctx->store, txn, BRK_DB_PRINCIPALS, key, 32, &haven__principal__descriptor,
+                             (ProtobufCMessage **) &p) == 0 ? p : NULL;
+}
+
+typedef struct {
+    brk_ctx_t *ctx;
+    MDB_txn *txn;
+    Haven__Principal *records[HV_RECIPIENTS_MAX];
+    Haven__Signed *certs[HV_RECIPIENTS_MAX];
+    size_t n;
+} s_agents_t;
+
+static void
+s_agent_cert(void *arg, const brk_principal_t *p)
+{
+    s_agents_t *a = arg;
+    if (a->n == HV_RECIPIENTS_MAX)
+        return;
+    Haven__Principal *rec = s_principal_record(a->ctx, a->txn, p->curve);
+    if (rec && rec->certificate) {
+        a->records[a->n] = rec;
+        a->certs[a->n++] = rec->certificate;
+    } else if (rec) {
+        haven__principal__free_unpacked(rec, NULL);
+    }
+}
+
 int
 brk_handle_hold_prepare(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    (void) txn;
     brk_offer_t o;
     uint8_t keys[HV_RECIPIENTS_MAX][32];
     ProtobufCBinaryData recipients[HV_RECIPIENTS_MAX];
@@ -186,15 +217,24 @@ brk_handle_hold_prepare(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     size_t n = brk_principals_agent_keys(ctx->principals, o.provider, keys, HV_RECIPIENTS_MAX);
     for (size_t i = 0; i < n; i++)
         recipients[i] = (ProtobufCBinaryData) { 32, keys[i] };
+    /* The client seals only to keys an administrator it trusts certified
+     * for this provider: the broker lists, the certificates prove. */
+    s_agents_t a = { .ctx = ctx, .txn = txn };
+    brk_principals_each_agent(ctx->principals, o.provider, s_agent_cert, &a);
     Haven__HoldPrepareReply body = HAVEN__HOLD_PREPARE_REPLY__INIT;
     body.provider = o.provider;
     body.unit = o.unit;
     body.n_recipients = n;
     body.recipients = recipients;
+    body.n_certificates = a.n;
+    body.certificates = a.certs;
     Haven__Reply reply = HAVEN__REPLY__INIT;
     reply.body_case = HAVEN__REPLY__BODY_HOLD_PREPARE;
     reply.hold_prepare = &body;
-    return brk_reply_ok(r, &reply);
+    rc = brk_reply_ok(r, &reply);
+    for (size_t i = 0; i < a.n; i++)
+        haven__principal__free_unpacked(a.records[i], NULL);
+    return rc;
 }
 
 typedef struct {
@@ -319,10 +359,24 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         goto out;
     }
 
+    /* The client may choose the id, so its note and its request can be
+     * signed for this very hold before it exists. */
     char id[HOLD_ID_LEN + 1];
-    uint8_t raw[HOLD_ID_LEN / 2];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+    if (c->hold) {
+        Haven__Hold *taken = NULL;
+        snprintf(id, sizeof id, "%s", c->hold);
+        if ((rc = s_get_hold(ctx, txn, id, &taken)) == 0) {
+            haven__hold__free_unpacked(taken, NULL);
+            rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold id %s is taken; try again", id);
+            goto out;
+        }
+        if (rc != -ENOENT)
+            goto out;
+    } else {
+        uint8_t raw[HOLD_ID_LEN / 2];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+    }
 
     Haven__Hold h = HAVEN__HOLD__INIT;
     h.id = id;
@@ -336,6 +390,8 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     h.need = need;
     h.n_notes = c->n_notes;
     h.notes = c->notes;
+    h.has_request_signature = c->has_signature;
+    h.request_signature = c->signature;
     h.has_created_at = h.has_expires_at = 1;
     h.created_at = ctx->now;
     h.expires_at = ctx->now + ctx->cfg->hold_ttl_s;
@@ -430,9 +486,15 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
                              "the address must be sealed to the key of the IDVA who holds %s", h->id);
     } else {
+        /* the IDVA checks the address's signature against this certificate */
+        Haven__Principal *me = s_principal_record(ctx, txn, r->who.curve);
+        h->answered_by = me ? me->certificate : NULL;
         h->address = a->address;
         rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_ACCEPTED);
         h->address = NULL;       /* owned by the request */
+        h->answered_by = NULL;   /* owned by me */
+        if (me)
+            haven__principal__free_unpacked(me, NULL);
         if (rc == 0)
             rc = s_set_unit(ctx, txn, h->provider, h->unit, 0, HAVEN__UNIT_STATUS__UNIT_OCCUPIED, a->version);
         if (rc == 0) {
@@ -462,11 +524,16 @@ brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
                              "the message must be sealed to the key of the IDVA who holds %s", h->id);
     } else {
+        Haven__Principal *me = s_principal_record(ctx, txn, r->who.curve);
+        h->answered_by = me ? me->certificate : NULL;
         h->has_reason = 1;
         h->reason = d->reason;
         h->message = d->message;
         rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_DECLINED);
         h->message = NULL;       /* owned by the request */
+        h->answered_by = NULL;   /* owned by me */
+        if (me)
+            haven__principal__free_unpacked(me, NULL);
         if (rc == 0)
             rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
                             HAVEN__UNIT_STATUS__UNIT_AVAILABLE, d->version);
@@ -507,11 +574,16 @@ brk_handle_hold_address(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 }
 
 static int
-s_reply_holds(brk_ctx_t *ctx, brk_request_t *r, brk_store_list_t *l)
+s_reply_holds(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, brk_store_list_t *l)
 {
     Haven__Hold **holds = (Haven__Hold **) l->items;
+    /* An agent checks the holder's certificate before it seals an address */
+    Haven__Principal **holders = r->who.role == HAVEN__ROLE__ROLE_AGENT ? calloc(l->n + 1, sizeof *holders) : NULL;
     for (size_t i = 0; i < l->n; i++) {
         s_decorate(ctx, holds[i]);
+        if (holders && holds[i]->idva_key.len == 32
+            && (holders[i] = s_principal_record(ctx, txn, holds[i]->idva_key.data)))
+            holds[i]->idva_certificate = holders[i]->certificate;
         holds[i]->has_idva_key = 0;
     }
     Haven__HoldListReply body = HAVEN__HOLD_LIST_REPLY__INIT;
@@ -521,8 +593,14 @@ s_reply_holds(brk_ctx_t *ctx, brk_request_t *r, brk_store_list_t *l)
     reply.body_case = HAVEN__REPLY__BODY_HOLDS;
     reply.holds = &body;
     int rc = brk_reply_ok(r, &reply);
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; i < l->n; i++) {
         s_undecorate(holds[i]);
+        if (holders && holders[i]) {
+            holds[i]->idva_certificate = NULL;   /* the record's */
+            haven__principal__free_unpacked(holders[i], NULL);
+        }
+    }
+    free(holders);
     return rc;
 }
 
@@ -543,7 +621,7 @@ brk_handle_hold_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
                 h->address = NULL;
             }
         }
-        rc = s_reply_holds(ctx, r, &s.list);
+        rc = s_reply_holds(ctx, txn, r, &s.list);
     }
     brk_store_list_free(&s.list);
     return rc;
@@ -581,7 +659,7 @@ brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             }
             h->n_notes = keep;
         }
-        rc = s_reply_holds(ctx, r, &s.list);
+        rc = s_reply_holds(ctx, txn, r, &s.list);
     }
     brk_store_list_free(&s.list);
     return rc;

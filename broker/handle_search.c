@@ -185,7 +185,7 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     reply.search = &body;
     rc = brk_reply_ok(r, &reply);
     /* For the audit log and the unmet-need report: the need's flags and
-     * the region searched, never districts or free text. */
+     * the region searched (one of a dozen), never districts or free text. */
     r->audit.search = true;
     r->audit.dims = brk_need_dims(s->need);
     snprintf(r->audit.region, sizeof r->audit.region, "%s", brk_ctx_region(ctx, brk_need_reference(need)));
@@ -197,7 +197,10 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             most = res.relax[k];
             r->audit.relax = brk_rule_name((brk_rule_t) k);
         }
-    hv_need_format(s->need, r->audit.detail, sizeof r->audit.detail);
+    /* The coarse flags the reports count, never ages, districts or
+     * languages: the log outlives the search by months, beside the same
+     * IDVA's holds, and must not say which family went where. */
+    brk_need_flags(s->need, r->audit.dims, r->audit.detail, sizeof r->audit.detail);
     brk_log(BRK_LOG_DEBUG, "%s searched: %u matching, %u returned", r->who.name, res.matching, res.n_hits);
 out_free:
     free(offers);

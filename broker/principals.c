@@ -48,6 +48,10 @@ brk_principals_put(brk_principals_t *self, const Haven__Principal *p)
     hv_z85_encode32(r->curve, r->curve_z85);
     if (p->has_seal_key && p->seal_key.len == 32)
         memcpy(r->seal, p->seal_key.data, 32);
+    if (p->has_sign_key && p->sign_key.len == 32) {
+        memcpy(r->sign, p->sign_key.data, 32);
+        r->has_sign = true;
+    }
     /* replace: the old value (and the key inside it) is freed */
     g_hash_table_replace(self->by_z85, r->curve_z85, r);
     return 0;

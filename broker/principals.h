@@ -18,6 +18,8 @@ typedef struct {
     char curve_z85[41];
     uint8_t seal[32];
     char region[HV_TEXT_MAX + 1];    /* on-call: the region it covers, or "" */
+    uint8_t sign[32];            /* Ed25519, from its certificate */
+    bool has_sign;
 } brk_principal_t;
 
 typedef struct brk_principals brk_principals_t;

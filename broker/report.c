@@ -12,6 +12,7 @@
 
 static const char *const s_dims[BRK_DIM__COUNT] = {
     "teenage boys", "nrpf", "access", "pets", "large family", "male", "lgbt+", "complex needs", "older",
+    "children", "boys over 11",
 };
 
 const char *
@@ -23,10 +24,13 @@ brk_dim_name(int i)
 uint32_t
 brk_need_dims(const Haven__Need *n)
 {
-    uint32_t d = 0;
-    for (size_t i = 0; i < n->n_children; i++)
+    uint32_t d = n->n_children ? BRK_DIM_CHILDREN : 0;
+    for (size_t i = 0; i < n->n_children; i++) {
         if (strcmp(n->children[i]->sex, "m") == 0 && n->children[i]->age >= 13)
             d |= BRK_DIM_TEEN_BOYS;
+        if (strcmp(n->children[i]->sex, "m") == 0 && n->children[i]->age >= 12)
+            d |= BRK_DIM_BOY_OVER_11;
+    }
     if (n->has_nrpf && n->nrpf)
         d |= BRK_DIM_NRPF;
     if (n->has_access && (n->access & (HAVEN__FEATURE__FEATURE_WHEELCHAIR | HAVEN__FEATURE__FEATURE_STEP_FREE)))
@@ -45,6 +49,21 @@ brk_need_dims(const Haven__Need *n)
     if (n->has_age && n->age >= 60)
         d |= BRK_DIM_OLDER;
     return d;
+}
+
+void
+brk_need_flags(const Haven__Need *n, uint32_t dims, char *buf, size_t len)
+{
+    const char *sep = "; ";
+    size_t used = 0;
+    int w = snprintf(buf, len, "%s", n && n->has_gender ? hv_gender_name(n->gender) : "adult");
+    for (int d = 0; d < BRK_DIM__COUNT && w >= 0 && (used += (size_t) w) < len; d++) {
+        w = 0;
+        if (dims & (1u << d)) {
+            w = snprintf(buf + used, len - used, "%s%s", sep, brk_dim_name(d));
+            sep = ", ";
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- table */
@@ -143,7 +162,7 @@ s_cell_free(gpointer p)
 }
 
 static void
-s_count(s_scan_t *s, const char *key, const Haven__AuditRecord *r)
+s_count(s_scan_t *s, const char *key, const Haven__AuditRecord *r, uint32_t n)
 {
     s_cell_t *c = g_hash_table_lookup(s->cells, key);
     if (!c) {
@@ -151,21 +170,23 @@ s_count(s_scan_t *s, const char *key, const Haven__AuditRecord *r)
         c->relax = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_hash_table_insert(s->cells, g_strdup(key), c);
     }
-    c->searches++;
+    c->searches += n;
     if (r->matching == 0)
-        c->none++;
+        c->none += n;
     else if (r->matching < r->limit)
-        c->fewer++;
+        c->fewer += n;
     if (r->matching < r->limit && r->relax && *r->relax) {
-        gpointer n = g_hash_table_lookup(c->relax, r->relax);
-        g_hash_table_replace(c->relax, g_strdup(r->relax), GUINT_TO_POINTER(GPOINTER_TO_UINT(n) + 1));
+        gpointer had = g_hash_table_lookup(c->relax, r->relax);
+        g_hash_table_replace(c->relax, g_strdup(r->relax), GUINT_TO_POINTER(GPOINTER_TO_UINT(had) + n));
     }
 }
 
+/* A record, or a monthly total standing for n records. */
 static int
-s_scan_one(void *arg, const Haven__AuditRecord *r)
+s_scan_n(void *arg, const Haven__AuditRecord *r, uint64_t count)
 {
     s_scan_t *s = arg;
+    uint32_t n = count > UINT32_MAX ? UINT32_MAX : (uint32_t) count;
     if ((s->from && r->at < s->from) || (s->to && r->at >= s->to) || r->outcome != HAVEN__STATUS__STATUS_OK)
         return 0;
     char key[256];
@@ -178,18 +199,24 @@ s_scan_one(void *arg, const Haven__AuditRecord *r)
         const char *region = r->region && *r->region ? r->region : "(no reference district)";
         /* Each search counts under "all" and under every dimension it has. */
         snprintf(key, sizeof key, "%s\t%s\tall searches", month, region);
-        s_count(s, key, r);
+        s_count(s, key, r, n);
         for (int d = 0; d < BRK_DIM__COUNT; d++)
             if (r->dims & (1u << d)) {
                 snprintf(key, sizeof key, "%s\t%s\t%s", month, region, brk_dim_name(d));
-                s_count(s, key, r);
+                s_count(s, key, r, n);
             }
     } else if (r->action && strcmp(r->action, "decline") == 0 && r->has_reason) {
         snprintf(key, sizeof key, "%s\t%s", hv_decline_reason_name(r->reason), hv_kind_name(r->kind));
-        gpointer n = g_hash_table_lookup(s->declines, key);
-        g_hash_table_replace(s->declines, g_strdup(key), GUINT_TO_POINTER(GPOINTER_TO_UINT(n) + 1));
+        gpointer had = g_hash_table_lookup(s->declines, key);
+        g_hash_table_replace(s->declines, g_strdup(key), GUINT_TO_POINTER(GPOINTER_TO_UINT(had) + n));
     }
     return 0;
+}
+
+static int
+s_scan_one(void *arg, const Haven__AuditRecord *r)
+{
+    return s_scan_n(arg, r, 1);
 }
 
 static gint
@@ -240,7 +267,10 @@ brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
     if (strcmp(name, "unmet") == 0 || strcmp(name, "declines") == 0) {
         s_scan_t s = { from, to, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, s_cell_free),
                        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL) };
-        rc = brk_audit_each(store, txn, from, s_scan_one, &s);
+        /* Pruned months are in the totals, kept ones in the records. */
+        rc = brk_audit_totals_each(store, txn, s_scan_n, &s);
+        if (rc == 0)
+            rc = brk_audit_each(store, txn, from, s_scan_one, &s);
         if (rc == 0 && strcmp(name, "unmet") == 0) {
             static const char *const cols[] = { "month", "region", "need", "searches", "found_none",
                                                 "found_fewer", "would_help" };

@@ -7,6 +7,7 @@
 #ifndef BRK_REPORT_H
 #define BRK_REPORT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "districts.h"
 #include "index.h"
@@ -24,7 +25,9 @@ enum {
     BRK_DIM_LGBT = 1 << 6,           /* trans, non-binary or LGBT+ specialist asked */
     BRK_DIM_COMPLEX = 1 << 7,
     BRK_DIM_OLDER = 1 << 8,          /* 60 or over */
-    BRK_DIM__COUNT = 9,
+    BRK_DIM_CHILDREN = 1 << 9,       /* any child */
+    BRK_DIM_BOY_OVER_11 = 1 << 10,   /* a boy aged 12 or more (many refuges stop at 11 or 12) */
+    BRK_DIM__COUNT = 11,
 };
 
 const char *brk_dim_name(int bit_index);
@@ -32,8 +35,15 @@ const char *brk_dim_name(int bit_index);
 /* The dimensions of a need. */
 uint32_t brk_need_dims(const Haven__Need *need);
 
+/* What a search's audit record says of its need: the gender and the
+ * dimensions by name ("woman; children, boys over 11, pets"), never ages,
+ * districts or languages. */
+void brk_need_flags(const Haven__Need *need, uint32_t dims, char *buf, size_t len);
+
 /* Run report name over [from, to) (unix seconds; 0 = open). Fills reply
- * (free with brk_report_free). Returns 0 or -errno. */
+ * (free with brk_report_free). unmet and declines count the audit records
+ * in the range and the monthly totals pruning left (audit.h) of the months
+ * that begin in it. Returns 0 or -errno. */
 int brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
                    const brk_districts_t *districts, const char *name, int64_t from, int64_t to,
                    int64_t now, Haven__ReportReply *reply);

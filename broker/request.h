@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <zmq.h>
+#include "audit.h"
 #include "config.h"
 #include "districts.h"
 #include "index.h"
@@ -56,6 +57,7 @@ typedef struct {
     brk_districts_t *districts;      /* not const: it caches distance rows */
     brk_principals_t *principals;
     const uint8_t *token_key;
+    const brk_audit_key_t *audit_key;    /* the audit chain's MAC key and the head signing key */
     int64_t now;                 /* the broker's clock for this batch */
     brk_dirty_t *dirty;
     size_t n_dirty, cap_dirty;
@@ -87,6 +89,7 @@ int brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_provider_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+int brk_handle_principal_certify(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_unit_set(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_confirm(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);

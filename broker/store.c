@@ -56,9 +56,13 @@ s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out)
     mdb_env_set_maxreaders(self->env, 126);
     if ((rc = brk_lmdb_error(mdb_env_set_mapsize(self->env, map_size))) < 0)
         goto fail;
+    /* A copy may be a backup file as haven-admin backup writes it, not a
+     * directory holding data.mdb. */
+    struct stat st;
+    unsigned nosubdir = copy && stat(dir, &st) == 0 && S_ISREG(st.st_mode) ? MDB_NOSUBDIR : 0;
     /* Durable commits (no MDB_NOSYNC): an ack means the update is on disk. */
     if ((rc = brk_lmdb_error(mdb_env_open(self->env, dir,
-                                          MDB_NOTLS | (copy ? MDB_RDONLY | MDB_NOLOCK : 0), 0600))) < 0)
+                                          MDB_NOTLS | nosubdir | (copy ? MDB_RDONLY | MDB_NOLOCK : 0), 0600))) < 0)
         goto fail;
     /* The file may be larger than asked (it grew earlier): use its size. */
     MDB_envinfo info;

@@ -35,8 +35,9 @@ int brk_lmdb_error(int rc);
 int brk_store_open(const char *dir, size_t map_size, brk_store_t **store_out);
 
 /* Open a copy of a store read-only, without its lock file (for checking a
- * backup; not for a store a broker is writing). */
-int brk_store_open_copy(const char *dir, brk_store_t **store_out);
+ * backup; not for a store a broker is writing). path is a directory
+ * holding data.mdb, or such a file itself (a backup). */
+int brk_store_open_copy(const char *path, brk_store_t **store_out);
 void brk_store_destroy(brk_store_t **self_p);
 
 /* Transactions. parent may be NULL; a child of a write transaction is a

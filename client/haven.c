@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <sysexits.h>
 #include <time.h>
+#include "../proto/cert.h"
 #include "../proto/cli.h"
 #include "../proto/names.h"
 #include "../proto/wire.h"
@@ -210,6 +211,44 @@ s_search(hv_cli_t *cli, hv_need_t *need, bool json)
     return EX_OK;
 }
 
+/* Open a box an agent sent for hold h (the address, or a decline's
+ * message) only if a key our administrators certified as an agent of the
+ * hold's provider signed it for this very hold: otherwise the broker, or
+ * whoever holds it, could send a survivor to a false address. Returns the
+ * plaintext (wipe and free it), or NULL with a sentence in err. */
+static char *
+s_open_from_agent(hv_cli_t *cli, const Haven__Hold *h, const Haven__Sealed *box, const char *what, char *err,
+                  size_t errlen)
+{
+    char why[256];
+    Haven__Certificate *c = NULL;
+    const hv_trust_t *trust = hv_cli_trust(cli);
+    if (!trust) {
+        snprintf(err, errlen, "no administrators are trusted ([broker] admin_keys)");
+        return NULL;
+    }
+    if (!h->answered_by || hv_cert_agent(trust, h->answered_by, h->provider, (int64_t) time(NULL), &c, why,
+                                         sizeof why) < 0) {
+        snprintf(err, errlen, "the %s of hold %s does not come from an agent of %s certified by your "
+                 "administrators (%s): it may be forged; do not use it, and phone the provider", what, h->id,
+                 h->provider, h->answered_by ? why : "no certificate");
+        return NULL;
+    }
+    hv_box_context_t ctx = { what, h->id, h->provider, h->unit };
+    int ok = hv_box_verify(box, c->sign_key.data, &ctx) == 0;
+    haven__certificate__free_unpacked(c, NULL);
+    if (!ok) {
+        snprintf(err, errlen, "the %s of hold %s is not signed by %s's agent for this hold: it may have been "
+                 "moved from another referral or forged; do not use it, and phone the provider", what, h->id,
+                 h->provider);
+        return NULL;
+    }
+    char *plain = hv_unseal(hv_cli_keys(cli), box);
+    if (!plain)
+        snprintf(err, errlen, "the %s of hold %s cannot be opened with this key", what, h->id);
+    return plain;
+}
+
 static int
 s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
 {
@@ -239,41 +278,70 @@ s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
     Haven__Sealed boxes[HV_RECIPIENTS_MAX], *box_ptrs[HV_RECIPIENTS_MAX];
     size_t n_boxes = 0;
     const Haven__HoldPrepareReply *p = rep->hold_prepare;
+    /* The id is ours, so the note and the request can be signed for this
+     * very hold: nobody can move them to another. */
+    char id[17];
+    uint8_t raw[8], hold_sig[64];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+    char provider[HV_ID_MAX + 1], unit[HV_ID_MAX + 1];
+    snprintf(provider, sizeof provider, "%s", p->provider);
+    snprintf(unit, sizeof unit, "%s", p->unit);
+    hv_box_context_t ctx = { "note", id, provider, unit };
     if (note && note_len) {
-        if (p->n_recipients == 0) {
-            hv_cli_error(PROG, "%s has no agent key to seal the note to; hold without a note and phone them",
-                         p->provider);
-            haven__reply__free_unpacked(rep, NULL);
-            sodium_free(note);
-            return EX_UNAVAILABLE;
-        }
-        for (size_t i = 0; i < p->n_recipients && i < HV_RECIPIENTS_MAX; i++) {
-            /* A note sealed to fewer agents than asked, or to a key anyone
-             * can open, must not go: stop before anything is held. */
-            int sr = p->recipients[i].len == 32
-                     ? hv_seal(note, note_len, p->recipients[i].data, &boxes[n_boxes]) : -EINVAL;
+        /* Seal only to keys our administrators certified as this
+         * provider's agents: the broker's list alone proves nothing. */
+        const hv_trust_t *trust = hv_cli_trust(cli);
+        int64_t now = (int64_t) time(NULL);
+        size_t refused = 0;
+        for (size_t i = 0; trust && rc == EX_OK && i < p->n_certificates && n_boxes < HV_RECIPIENTS_MAX; i++) {
+            Haven__Certificate *c = NULL;
+            if (hv_cert_agent(trust, p->certificates[i], p->provider, now, &c, err, sizeof err) < 0) {
+                hv_cli_error(PROG, "not sealing the note to a key the broker listed for %s: %s", p->provider, err);
+                refused++;
+                continue;
+            }
+            int sr = hv_seal(note, note_len, c->seal_key.data, &boxes[n_boxes]);
+            if (sr == 0 && (sr = hv_box_sign(hv_cli_keys(cli), &ctx, &boxes[n_boxes])) < 0) {
+                free(boxes[n_boxes].recipient.data);
+                free(boxes[n_boxes].box.data);
+            }
+            haven__certificate__free_unpacked(c, NULL);
             if (sr < 0) {
-                if (sr == -ENOMEM)
-                    hv_cli_error(PROG, "out of memory sealing the note; nothing was sent");
-                else
-                    hv_cli_error(PROG, "cannot seal the note to %s's agent key %zu of %zu: the key is "
-                                 "unusable; nothing was sent and nothing is held. Hold without a note "
-                                 "and phone them, or ask your Haven administrator", p->provider, i + 1,
-                                 p->n_recipients);
+                /* a note sealed to fewer agents than asked, or to a key
+                 * anyone can open, must not go: stop before anything is held */
+                hv_cli_error(PROG, sr == -ENOMEM ? "out of memory sealing the note; nothing was sent"
+                             : "cannot seal the note to an agent of %s: the key is unusable; nothing was sent "
+                               "and nothing is held. Hold without a note and phone them", p->provider);
                 rc = sr == -ENOMEM ? EX_OSERR : EX_DATAERR;
                 break;
             }
             box_ptrs[n_boxes] = &boxes[n_boxes];
             n_boxes++;
         }
+        if (!trust) {
+            rc = EX_CONFIG;
+        } else if (rc == EX_OK && n_boxes == 0) {
+            hv_cli_error(PROG, "%s has no agent certified by your administrators%s; the note was not sent and "
+                         "nothing is held. Hold without a note and phone them", p->provider,
+                         refused ? " (see above)" : "");
+            rc = EX_UNAVAILABLE;
+        }
     }
     sodium_free(note);           /* wipes the survivor's details */
     haven__reply__free_unpacked(rep, NULL);
+    if (rc == EX_OK && hv_hold_sign(hv_cli_keys(cli), id, provider, unit, hold_sig) < 0) {
+        hv_cli_error(PROG, "cannot sign the hold request");
+        rc = EX_SOFTWARE;
+    }
 
     Haven__HoldCreate create = HAVEN__HOLD_CREATE__INIT;
     create.offer = (char *) offer;
     create.n_notes = n_boxes;
     create.notes = box_ptrs;
+    create.hold = id;
+    create.has_signature = 1;
+    create.signature = (ProtobufCBinaryData) { sizeof hold_sig, hold_sig };
     req.body_case = HAVEN__REQUEST__BODY_HOLD_CREATE;
     req.hold_create = &create;
     if (rc == EX_OK)
@@ -281,6 +349,8 @@ s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
     for (size_t i = 0; i < n_boxes; i++) {
         free(boxes[i].recipient.data);
         free(boxes[i].box.data);
+        free(boxes[i].signature.data);
+        free(boxes[i].signer.data);
     }
     if (rc != EX_OK)
         return rc;
@@ -322,7 +392,8 @@ s_holds(hv_cli_t *cli, bool json)
         hv_format_time(h->created_at, created, sizeof created);
         hv_format_time(h->expires_at, expires, sizeof expires);
         hv_need_format(h->need, need, sizeof need);
-        char *message = hv_unseal(hv_cli_keys(cli), h->message);
+        char why[512] = "";
+        char *message = h->message ? s_open_from_agent(cli, h, h->message, "message", why, sizeof why) : NULL;
         if (json) {
             json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:s}", "hold", h->id,
                                   "provider_id", h->provider, "provider", h->provider_name, "unit", h->unit,
@@ -348,6 +419,8 @@ s_holds(hv_cli_t *cli, bool json)
             printf("\n");
             if (message)
                 printf("    provider says: %s\n", message);
+            else if (h->message)
+                printf("    (the provider's message was withheld: %s)\n", why);
         }
         if (message) {
             sodium_memzero(message, strlen(message));
@@ -397,9 +470,10 @@ s_address(hv_cli_t *cli, const char *id, bool json)
     int rc = hv_cli_request(cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
-    char *address = hv_unseal(hv_cli_keys(cli), rep->hold->address);
+    char err[512];
+    char *address = s_open_from_agent(cli, rep->hold, rep->hold->address, "address", err, sizeof err);
     if (!address) {
-        hv_cli_error(PROG, "the address for %s cannot be opened with this key", id);
+        hv_cli_error(PROG, "%s", err);
         haven__reply__free_unpacked(rep, NULL);
         return EX_DATAERR;
     }

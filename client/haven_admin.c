@@ -5,12 +5,14 @@
 #include <unistd.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
 #include <time.h>
+#include "../proto/cert.h"
 #include "../proto/cli.h"
 #include "../proto/keys.h"
 #include "../proto/names.h"
@@ -35,10 +37,17 @@ s_usage(FILE *f)
             "                [--provider ID]   (agents: the provider they speak for)\n"
             "                [--region REGION] (on-call: the region it covers, e.g. \"East of England\")\n"
             "  principal list\n"
-            "  principal revoke NAME\n"
+            "  principal revoke NAME          (the revocation is signed here, with your key)\n"
+            "  certify --name NAME --public-key FILE\n"
+            "                                 a certificate for a principal registered before\n"
+            "                                 certificates (also your own key, once)\n"
             "  backup --out FILE              a hot, compacted copy of the broker's store\n"
-            "  audit verify [--data-dir DIR]  check the audit log's hash chain (DIR: a copy of a\n"
-            "                                 store, e.g. a restored backup, checked offline)\n"
+            "  audit verify [--head FILE]     check the audit log's chain, and against a head kept elsewhere\n"
+            "  audit verify --data-dir DIR|FILE [--head FILE] [--broker-key PATH]\n"
+            "                                 ... of a copy of a store (a backup file, or a directory\n"
+            "                                 with data.mdb), offline; --broker-key (broker.key, on the\n"
+            "                                 broker's machine) checks the MACs too\n"
+            "  audit head [--out FILE]        the current head, signed by the broker: keep it elsewhere\n"
             "  audit show [--since YYYY-MM-DD] [--principal NAME]\n"
             "  report unmet|declines|occupancy|stale [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
             "         [--csv] [--chart FILE.svg]   aggregates only: no survivor data\n"
@@ -51,7 +60,7 @@ s_usage(FILE *f)
 
 typedef struct {
     const char *id, *name, *kind, *district, *phone, *role, *public_key, *provider, *region;
-    const char *data_dir, *since, *principal, *from, *to, *chart;
+    const char *data_dir, *since, *principal, *from, *to, *chart, *head, *broker_key;
     bool csv;
 } s_args_t;
 
@@ -124,6 +133,30 @@ s_provider_list(hv_cli_t *cli, bool json)
     return EX_OK;
 }
 
+/* Sign a certificate for a key here, with this administrator's own key:
+ * the broker only stores and relays it. */
+static int
+s_issue(hv_cli_t *cli, const char *name, int role, const char *provider, const char *region,
+        const hv_pubkey_t *key, Haven__Signed *out)
+{
+    int64_t now = (int64_t) time(NULL);
+    Haven__Certificate c = HAVEN__CERTIFICATE__INIT;
+    c.role = role;
+    c.name = (char *) name;
+    c.provider = (char *) (provider && *provider ? provider : NULL);
+    c.region = (char *) (region && *region ? region : NULL);
+    c.curve_key = (ProtobufCBinaryData) { 32, (uint8_t *) key->curve_raw };
+    c.seal_key = (ProtobufCBinaryData) { 32, (uint8_t *) key->seal };
+    c.sign_key = (ProtobufCBinaryData) { 32, (uint8_t *) key->sign };
+    c.issued_at = now;
+    c.expires_at = now + HV_CERT_LIFETIME_S;
+    if (hv_cert_issue(hv_cli_keys(cli), &c, out) < 0) {
+        hv_cli_error(PROG, "cannot sign the certificate for %s", name);
+        return EX_SOFTWARE;
+    }
+    return EX_OK;
+}
+
 static int
 s_principal_add(hv_cli_t *cli, const s_args_t *a, bool json)
 {
@@ -159,6 +192,15 @@ s_principal_add(hv_cli_t *cli, const s_args_t *a, bool json)
         hv_cli_error(PROG, "%s", err);
         return EX_DATAERR;
     }
+    if (!key.has_sign) {
+        hv_cli_error(PROG, "%s has no signing key (sign = ...): on the principal's machine run `haven keygen "
+                     "--public-of THEIR.key` and send the new .pub", a->public_key);
+        return EX_DATAERR;
+    }
+    Haven__Signed cert = HAVEN__SIGNED__INIT;
+    int rc = s_issue(cli, a->name, role, a->provider, a->region, &key, &cert);
+    if (rc != EX_OK)
+        return rc;
     Haven__Principal p = HAVEN__PRINCIPAL__INIT;
     p.name = (char *) a->name;
     p.role = role;
@@ -169,13 +211,17 @@ s_principal_add(hv_cli_t *cli, const s_args_t *a, bool json)
     p.seal_key.data = key.seal;
     p.provider = (char *) a->provider;
     p.region = (char *) a->region;
+    p.has_sign_key = 1;
+    p.sign_key = (ProtobufCBinaryData) { 32, key.sign };
     Haven__PrincipalAdd add = HAVEN__PRINCIPAL_ADD__INIT;
     add.principal = &p;
+    add.certificate = &cert;
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_ADD;
     req.principal_add = &add;
     Haven__Reply *rep = NULL;
-    int rc = hv_cli_request(cli, &req, &rep);
+    rc = hv_cli_request(cli, &req, &rep);
+    hv_signed_clear(&cert);
     if (rc != EX_OK)
         return rc;
     if (json)
@@ -205,15 +251,26 @@ s_principal_list(hv_cli_t *cli, bool json)
         char z85[41] = "";
         if (p->curve_key.len == 32)
             hv_z85_encode32(p->curve_key.data, z85);
+        /* what the certificate says, as the broker relays it (each client
+         * checks it for itself against its pinned administrators' keys) */
+        char until[32] = "";
+        Haven__Certificate *c = p->certificate
+            ? haven__certificate__unpack(NULL, p->certificate->body.len, p->certificate->body.data) : NULL;
+        if (c)
+            hv_format_time(c->expires_at, until, sizeof until);
+        if (c)
+            haven__certificate__free_unpacked(c, NULL);
         if (json)
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s}", "name", p->name,
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s, s:s?}", "name", p->name,
                                                  "role", hv_role_name(p->role), "provider", p->provider,
                                                  "region", p->region && *p->region ? p->region : NULL,
-                                                 "revoked", p->revoked, "public_key", z85));
+                                                 "revoked", p->revoked, "public_key", z85,
+                                                 "certified_until", until[0] ? until : NULL));
         else
-            printf("%-24s %-7s %-24s %s%s\n", p->name, hv_role_name(p->role),
+            printf("%-24s %-7s %-24s %s%s%s%s\n", p->name, hv_role_name(p->role),
                    p->provider && *p->provider ? p->provider : p->region && *p->region ? p->region : "-",
-                   z85, p->revoked ? "  REVOKED" : "");
+                   z85, p->revoked ? "  REVOKED" : "", until[0] ? "  certified until " : "  NOT CERTIFIED",
+                   until);
     }
     if (json)
         hv_json_print(json_pack("{s:o}", "principals", arr));
@@ -223,16 +280,108 @@ s_principal_list(hv_cli_t *cli, bool json)
     return EX_OK;
 }
 
+/* The registered record of a principal, from the broker's list. Caller
+ * frees *rep_out; *p_out points into it. */
+static int
+s_find_principal(hv_cli_t *cli, const char *name, Haven__Reply **rep_out, const Haven__Principal **p_out)
+{
+    Haven__PrincipalList list = HAVEN__PRINCIPAL_LIST__INIT;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_LIST;
+    req.principal_list = &list;
+    int rc = hv_cli_request(cli, &req, rep_out);
+    if (rc != EX_OK)
+        return rc;
+    for (size_t i = 0; i < (*rep_out)->principals->n_principals; i++)
+        if (strcmp((*rep_out)->principals->principals[i]->name, name) == 0) {
+            *p_out = (*rep_out)->principals->principals[i];
+            return EX_OK;
+        }
+    haven__reply__free_unpacked(*rep_out, NULL);
+    hv_cli_error(PROG, "no principal named %s", name);
+    return EX_DATAERR;
+}
+
+static int
+s_certify(hv_cli_t *cli, const s_args_t *a, bool json)
+{
+    char err[512];
+    hv_pubkey_t key;
+    Haven__Reply *list = NULL, *rep = NULL;
+    const Haven__Principal *p = NULL;
+    if (!a->name || !a->public_key) {
+        hv_cli_error(PROG, "certify needs --name NAME and --public-key FILE (the principal's .pub, with its sign line)");
+        return EX_USAGE;
+    }
+    if (hv_pubkey_load(a->public_key, &key, err, sizeof err) < 0) {
+        hv_cli_error(PROG, "%s", err);
+        return EX_DATAERR;
+    }
+    if (!key.has_sign) {
+        hv_cli_error(PROG, "%s has no signing key (sign = ...): on the principal's machine run `haven keygen "
+                     "--public-of THEIR.key` and send the new .pub", a->public_key);
+        return EX_DATAERR;
+    }
+    int rc = s_find_principal(cli, a->name, &list, &p);
+    if (rc != EX_OK)
+        return rc;
+    /* Certify only what is registered: the keys must be the ones the broker has. */
+    if (p->curve_key.len != 32 || memcmp(p->curve_key.data, key.curve_raw, 32) != 0 || p->seal_key.len != 32
+        || memcmp(p->seal_key.data, key.seal, 32) != 0) {
+        hv_cli_error(PROG, "%s is not the key registered for %s", a->public_key, a->name);
+        haven__reply__free_unpacked(list, NULL);
+        return EX_DATAERR;
+    }
+    Haven__Signed cert = HAVEN__SIGNED__INIT;
+    if ((rc = s_issue(cli, a->name, p->role, p->provider, p->region, &key, &cert)) == EX_OK) {
+        Haven__PrincipalCertify pc = HAVEN__PRINCIPAL_CERTIFY__INIT;
+        pc.name = (char *) a->name;
+        pc.certificate = &cert;
+        Haven__Request req = HAVEN__REQUEST__INIT;
+        req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_CERTIFY;
+        req.principal_certify = &pc;
+        rc = hv_cli_request(cli, &req, &rep);
+        hv_signed_clear(&cert);
+    }
+    haven__reply__free_unpacked(list, NULL);
+    if (rc != EX_OK)
+        return rc;
+    if (json)
+        hv_json_print(json_pack("{s:s}", "certified", a->name));
+    else
+        printf("certified %s (valid for %lld days)\n", a->name, (long long) (HV_CERT_LIFETIME_S / 86400));
+    haven__reply__free_unpacked(rep, NULL);
+    return EX_OK;
+}
+
 static int
 s_principal_revoke(hv_cli_t *cli, const char *name, bool json)
 {
+    Haven__Reply *list = NULL;
+    const Haven__Principal *p = NULL;
+    int lrc = s_find_principal(cli, name, &list, &p);
+    if (lrc != EX_OK)
+        return lrc;
+    Haven__Revocation revocation = HAVEN__REVOCATION__INIT;
+    revocation.name = (char *) name;
+    revocation.curve_key = p->curve_key;
+    revocation.revoked_at = (int64_t) time(NULL);
+    Haven__Signed signed_rv = HAVEN__SIGNED__INIT;
+    int src = hv_revocation_issue(hv_cli_keys(cli), &revocation, &signed_rv);
+    haven__reply__free_unpacked(list, NULL);
+    if (src < 0) {
+        hv_cli_error(PROG, "cannot sign the revocation of %s", name);
+        return EX_SOFTWARE;
+    }
     Haven__PrincipalRevoke rv = HAVEN__PRINCIPAL_REVOKE__INIT;
     rv.name = (char *) name;
+    rv.revocation = &signed_rv;
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_REVOKE;
     req.principal_revoke = &rv;
     Haven__Reply *rep = NULL;
     int rc = hv_cli_request(cli, &req, &rep);
+    hv_signed_clear(&signed_rv);
     if (rc != EX_OK)
         return rc;
     if (json)
@@ -325,61 +474,249 @@ s_date(const char *opt, const char *s, int64_t *out)
     return 0;
 }
 
+/* The broker's signing public key, from broker.pub's sign line (path:
+ * the config's [broker] public_key). Returns an exit code. */
 static int
-s_audit_verify_offline(const char *dir, bool json)
+s_broker_sign_key(const char *broker_pub, uint8_t pk[32])
 {
-    brk_store_t *store = NULL;
-    MDB_txn *txn = NULL;
-    uint64_t records = 0, bad = 0;
-    char problem[256];
-    int rc = brk_store_open_copy(dir, &store);
-    if (rc < 0) {
-        hv_cli_error(PROG, "cannot open the store in %s: %s", dir, strerror(-rc));
+    hv_pubkey_t pub;
+    char err[512];
+    if (hv_pubkey_load(broker_pub, &pub, err, sizeof err) < 0) {
+        hv_cli_error(PROG, "%s", err);
+        return EX_CONFIG;
+    }
+    if (!pub.has_sign) {
+        hv_cli_error(PROG, "%s has no sign line, so the broker's signature cannot be checked: copy the "
+                     "broker's data_dir/broker.pub again (the broker adds the line when it starts)", broker_pub);
+        return EX_CONFIG;
+    }
+    memcpy(pk, pub.sign, 32);
+    return EX_OK;
+}
+
+/* Read a head kept elsewhere (a head file, or a log excerpt with one). */
+static int
+s_head_read(const char *path, Haven__AuditHead *head, uint8_t hash[32], uint8_t sig[64])
+{
+    char text[65536];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        hv_cli_error(PROG, "cannot read %s: %s", path, strerror(errno));
         return EX_NOINPUT;
     }
-    if ((rc = brk_store_begin(store, NULL, false, &txn)) == 0) {
-        rc = brk_audit_verify(store, txn, &records, &bad, problem, sizeof problem);
-        brk_store_abort(txn);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    if (brk_audit_head_parse(text, head, hash, sig) < 0) {
+        hv_cli_error(PROG, "%s holds no audit head (a line 'haven-audit-head seq=... signature=...', as "
+                     "haven-admin audit head --out writes and the broker logs)", path);
+        return EX_DATAERR;
     }
-    brk_store_destroy(&store);
-    if (rc < 0 && rc != -EILSEQ) {
-        hv_cli_error(PROG, "cannot read the audit log in %s: %s", dir, strerror(-rc));
-        return EX_IOERR;
+    return EX_OK;
+}
+
+typedef struct {
+    bool ok;
+    uint64_t records, first, keyed_from, bad;
+    bool macs_checked, signatures_checked, head_given, head_checked;
+    const char *problem;
+} s_verdict_t;
+
+/* Print a verify's outcome; returns its exit code. */
+static int
+s_verdict(const s_verdict_t *v, bool json)
+{
+    if (json) {
+        json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:b}", "ok", v->ok, "records", (json_int_t) v->records,
+                                "first", (json_int_t) v->first, "keyed_from", (json_int_t) v->keyed_from,
+                                "macs_checked", v->macs_checked);
+        if (v->head_given)
+            json_object_set_new(doc, "head_checked", json_boolean(v->head_checked));
+        if (!v->ok)
+            json_object_set_new(doc, "first_bad", json_integer((json_int_t) v->bad));
+        hv_json_print(doc);
+    }
+    if (!v->ok) {
+        hv_cli_error(PROG, "audit log check FAILED at record %llu: %s", (unsigned long long) v->bad,
+                     v->problem ? v->problem : "");
+        return EX_DATAERR;
     }
     if (json)
-        printf("{\"ok\": %s, \"records\": %llu%s%llu}\n", rc == 0 ? "true" : "false",
-               (unsigned long long) records, rc == 0 ? "" : ", \"first_bad\": ", rc == 0 ? 0ULL : (unsigned long long) bad);
-    if (rc == 0) {
-        if (!json)
-            printf("audit log intact: %llu records\n", (unsigned long long) records);
         return EX_OK;
-    }
-    hv_cli_error(PROG, "audit log check FAILED at record %llu: %s", (unsigned long long) bad, problem);
-    return EX_DATAERR;
+    printf("audit log intact: %llu records", (unsigned long long) v->records);
+    if (v->records)
+        printf(" (%llu-%llu)", (unsigned long long) v->first, (unsigned long long) (v->first + v->records - 1));
+    printf("\n");
+    if (v->first > 1)
+        printf("  records before %llu were counted into monthly totals and removed ([audit] retention);\n"
+               "  %s\n", (unsigned long long) v->first,
+               v->signatures_checked ? "the broker's signature on where they stop checks"
+                                     : "the broker's signature on where they stop was not checked (give --config)");
+    if (v->keyed_from > 1)
+        printf("  keyed from record %llu: the records before it were written before the chain was keyed\n",
+               (unsigned long long) v->keyed_from);
+    if (v->keyed_from && !v->macs_checked)
+        printf("  the MACs were not checked (that needs broker.key: --broker-key); hashes and order were\n");
+    if (v->head_given)
+        printf(v->head_checked ? "  matches the head kept elsewhere\n"
+                               : "  the head kept elsewhere is older than the records kept: not checked\n");
+    return EX_OK;
 }
 
 static int
-s_audit_verify(hv_cli_t *cli, bool json)
+s_audit_verify_offline(const char *config, const s_args_t *a, bool json)
+{
+    brk_store_t *store = NULL;
+    MDB_txn *txn = NULL;
+    hv_keys_t *keys = NULL;
+    brk_audit_key_t *akey = NULL;
+    hv_clientcfg_t *cfg = NULL;
+    Haven__AuditHead head;
+    uint8_t pk[32], hash[32], sig[64];
+    brk_audit_check_t check = { 0 };
+    brk_audit_result_t res;
+    char err[512];
+    int rc = EX_OK;
+    /* The broker's signing key: its own key file if given (on the broker's
+     * machine: the MACs can be checked too), else the pinned broker.pub. */
+    if (a->broker_key) {
+        if (hv_keys_load(a->broker_key, &keys, err, sizeof err) < 0) {
+            hv_cli_error(PROG, "%s", err);
+            return EX_CONFIG;
+        }
+        if (brk_audit_key_new(keys, &akey) < 0) {
+            hv_cli_error(PROG, "cannot derive the audit keys from %s", a->broker_key);
+            rc = EX_SOFTWARE;
+            goto out;
+        }
+        check.key = akey;
+        check.sign_public = brk_audit_key_sign_public(akey);
+    } else if (config || getenv("HAVEN_CONFIG")) {
+        const char *path = config ? config : getenv("HAVEN_CONFIG");
+        if (hv_clientcfg_load(path, &cfg, err, sizeof err) < 0) {
+            hv_cli_error(PROG, "%s", err);
+            return EX_CONFIG;
+        }
+        if ((rc = s_broker_sign_key(cfg->broker_key, pk)) != EX_OK)
+            goto out;
+        check.sign_public = pk;
+    }
+    if (a->head) {
+        if (!check.sign_public) {
+            hv_cli_error(PROG, "--head needs the broker's signing key: give --config (its [broker] public_key, "
+                         "broker.pub) or --broker-key");
+            rc = EX_USAGE;
+            goto out;
+        }
+        if ((rc = s_head_read(a->head, &head, hash, sig)) != EX_OK)
+            goto out;
+        check.head = &head;
+    }
+    if ((rc = brk_store_open_copy(a->data_dir, &store)) < 0) {
+        hv_cli_error(PROG, "cannot open the store in %s: %s", a->data_dir, strerror(-rc));
+        rc = EX_NOINPUT;
+        goto out;
+    }
+    if ((rc = brk_store_begin(store, NULL, false, &txn)) == 0) {
+        rc = brk_audit_verify(store, txn, &check, &res);
+        brk_store_abort(txn);
+    }
+    if (rc < 0 && rc != -EILSEQ) {
+        hv_cli_error(PROG, "cannot read the audit log in %s: %s", a->data_dir, strerror(-rc));
+        rc = EX_IOERR;
+        goto out;
+    }
+    s_verdict_t v = { rc == 0, res.records, res.first, res.keyed_from, res.bad, res.macs_checked,
+                      res.signatures_checked, check.head != NULL, res.head_checked, res.problem };
+    rc = s_verdict(&v, json);
+out:
+    brk_store_destroy(&store);
+    brk_audit_key_destroy(&akey);
+    hv_keys_destroy(&keys);
+    hv_clientcfg_destroy(&cfg);
+    return rc;
+}
+
+static int
+s_audit_verify(hv_cli_t *cli, const s_args_t *a, bool json)
 {
     Haven__AuditVerify v = HAVEN__AUDIT_VERIFY__INIT;
+    Haven__AuditHead head;
+    uint8_t pk[32], hash[32], sig[64];
+    int rc;
+    if (a->head) {
+        /* Checked here too: a head is worth keeping only if it is the broker's. */
+        if ((rc = s_broker_sign_key(hv_cli_config(cli)->broker_key, pk)) != EX_OK
+            || (rc = s_head_read(a->head, &head, hash, sig)) != EX_OK)
+            return rc;
+        if (brk_audit_head_check(&head, pk) < 0) {
+            hv_cli_error(PROG, "the head in %s is not signed by the broker's signing key (broker.pub's sign "
+                         "line): it cannot vouch for the log", a->head);
+            return EX_DATAERR;
+        }
+        v.head = &head;
+    }
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_AUDIT_VERIFY;
     req.audit_verify = &v;
     Haven__Reply *rep = NULL;
-    int rc = hv_cli_call(cli, &req, &rep);
+    if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK)
+        return rc;
+    const Haven__AuditVerifyReply *r = rep->audit_verify;
+    s_verdict_t d = { r->ok, r->records, r->has_first ? r->first : 1, r->keyed_from, r->first_bad, true, true,
+                      a->head != NULL, r->head_checked, r->problem };
+    rc = s_verdict(&d, json);
+    haven__reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+static int
+s_audit_head(hv_cli_t *cli, const char *out, bool json)
+{
+    uint8_t pk[32];
+    char line[320], when[32];
+    int rc = s_broker_sign_key(hv_cli_config(cli)->broker_key, pk);
     if (rc != EX_OK)
         return rc;
-    const Haven__AuditVerifyReply *a = rep->audit_verify;
-    if (json)
-        printf("{\"ok\": %s, \"records\": %llu}\n", a->ok ? "true" : "false", (unsigned long long) a->records);
-    if (a->ok) {
-        if (!json)
-            printf("audit log intact: %llu records\n", (unsigned long long) a->records);
-    } else {
-        hv_cli_error(PROG, "audit log check FAILED at record %llu: %s", (unsigned long long) a->first_bad,
-                     a->problem ? a->problem : "");
+    Haven__AuditVerify v = HAVEN__AUDIT_VERIFY__INIT;
+    v.has_head_only = v.head_only = 1;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_AUDIT_VERIFY;
+    req.audit_verify = &v;
+    Haven__Reply *rep = NULL;
+    if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK)
+        return rc;
+    const Haven__AuditHead *h = rep->audit_verify->head;
+    if (!h || brk_audit_head_check(h, pk) < 0) {
+        hv_cli_error(PROG, "the broker's head is not signed by the key broker.pub names: do not keep it");
         rc = EX_DATAERR;
+        goto out;
     }
+    brk_audit_head_format(h, line, sizeof line);
+    if (out) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f || fprintf(f, "%s\n", line) < 0 || fclose(f) != 0) {
+            hv_cli_error(PROG, "cannot write %s: %s", out, strerror(errno));
+            if (fd >= 0 && !f)
+                close(fd);
+            rc = EX_CANTCREAT;
+            goto out;
+        }
+    }
+    hv_format_time(h->at, when, sizeof when);
+    if (json) {
+        char hash[65];
+        sodium_bin2hex(hash, sizeof hash, h->hash.data, 32);
+        hv_json_print(json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t) h->seq, "hash", hash, "at", when,
+                                "head", line));
+    } else if (out) {
+        printf("wrote %s: the head at record %llu, signed %s; keep it away from the broker\n", out,
+               (unsigned long long) h->seq, when);
+    } else {
+        printf("%s\n", line);
+    }
+out:
     haven__reply__free_unpacked(rep, NULL);
     return rc;
 }
@@ -567,7 +904,7 @@ main(int argc, char **argv)
 {
     enum { O_CONFIG = 1, O_JSON, O_HELP, O_VERSION, O_ID, O_NAME, O_KIND, O_DISTRICT, O_PHONE,
            O_ROLE, O_PUBLIC_KEY, O_PROVIDER, O_OUT, O_REGION, O_DATA_DIR, O_SINCE, O_PRINCIPAL, O_FROM, O_TO,
-           O_CSV, O_CHART };
+           O_CSV, O_CHART, O_HEAD, O_BROKER_KEY };
     static const struct option opts[] = {
         { "config", required_argument, NULL, O_CONFIG },
         { "json", no_argument, NULL, O_JSON },
@@ -590,6 +927,8 @@ main(int argc, char **argv)
         { "to", required_argument, NULL, O_TO },
         { "csv", no_argument, NULL, O_CSV },
         { "chart", required_argument, NULL, O_CHART },
+        { "head", required_argument, NULL, O_HEAD },
+        { "broker-key", required_argument, NULL, O_BROKER_KEY },
         { NULL, 0, NULL, 0 },
     };
     if (argc > 1 && strcmp(argv[1], "keygen") == 0)
@@ -623,12 +962,14 @@ main(int argc, char **argv)
         case O_TO: a.to = optarg; break;
         case O_CSV: a.csv = true; break;
         case O_CHART: a.chart = optarg; break;
+        case O_HEAD: a.head = optarg; break;
+        case O_BROKER_KEY: a.broker_key = optarg; break;
         default: s_usage(stderr); return EX_USAGE;
         }
     }
     int nargs = argc - optind;
     char **args = argv + optind;
-    enum { NONE, P_ADD, P_LIST, PR_ADD, PR_LIST, PR_REVOKE, BACKUP, A_VERIFY, A_SHOW, REPORT } cmd = NONE;
+    enum { NONE, P_ADD, P_LIST, PR_ADD, PR_LIST, PR_REVOKE, BACKUP, CERTIFY, A_VERIFY, A_SHOW, A_HEAD, REPORT } cmd = NONE;
     if (nargs == 2 && !strcmp(args[0], "provider") && !strcmp(args[1], "add"))
         cmd = P_ADD;
     else if (nargs == 2 && !strcmp(args[0], "provider") && !strcmp(args[1], "list"))
@@ -641,14 +982,22 @@ main(int argc, char **argv)
         cmd = PR_REVOKE;
     else if (nargs == 1 && !strcmp(args[0], "backup"))
         cmd = BACKUP;
+    else if (nargs == 1 && !strcmp(args[0], "certify"))
+        cmd = CERTIFY;
     else if (nargs == 2 && !strcmp(args[0], "audit") && !strcmp(args[1], "verify"))
         cmd = A_VERIFY;
     else if (nargs == 2 && !strcmp(args[0], "audit") && !strcmp(args[1], "show"))
         cmd = A_SHOW;
+    else if (nargs == 2 && !strcmp(args[0], "audit") && !strcmp(args[1], "head"))
+        cmd = A_HEAD;
     else if (nargs == 2 && !strcmp(args[0], "report"))
         cmd = REPORT;
     if (cmd == A_VERIFY && a.data_dir)
-        return s_audit_verify_offline(a.data_dir, json);
+        return s_audit_verify_offline(config, &a, json);
+    if (a.broker_key && cmd != NONE) {
+        hv_cli_error(PROG, "--broker-key is for audit verify --data-dir (offline, on the broker's machine)");
+        return EX_USAGE;
+    }
     if (cmd == BACKUP && !out) {
         hv_cli_error(PROG, "backup needs --out FILE");
         return EX_USAGE;
@@ -672,7 +1021,9 @@ main(int argc, char **argv)
     case PR_LIST: rc = s_principal_list(cli, json); break;
     case PR_REVOKE: rc = s_principal_revoke(cli, args[2], json); break;
     case BACKUP: rc = s_backup(cli, out, json); break;
-    case A_VERIFY: rc = s_audit_verify(cli, json); break;
+    case CERTIFY: rc = s_certify(cli, &a, json); break;
+    case A_VERIFY: rc = s_audit_verify(cli, &a, json); break;
+    case A_HEAD: rc = s_audit_head(cli, out, json); break;
     case A_SHOW: rc = s_audit_show(cli, &a, json); break;
     case REPORT: rc = s_report(cli, args[1], &a, json); break;
     default: break;

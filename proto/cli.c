@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "cert.h"
 #include "cli.h"
 #include "keys.h"
 #include "names.h"
@@ -18,6 +19,8 @@
 struct hv_cli {
     const char *prog;
     hv_clientcfg_t *cfg;
+    hv_trust_t trust;            /* [broker] admin_keys */
+    bool trusted;
     hv_keys_t *keys;
     hv_conn_t *conn;
     bool delivered;
@@ -52,7 +55,8 @@ hv_cli_open(const char *prog, const char *path, hv_cli_t **cli_out)
     }
     if (hv_clientcfg_load(path, &self->cfg, err, sizeof err) < 0
         || hv_keys_load(self->cfg->key, &self->keys, err, sizeof err) < 0
-        || hv_pubkey_load(self->cfg->broker_key, &broker, err, sizeof err) < 0) {
+        || hv_pubkey_load(self->cfg->broker_key, &broker, err, sizeof err) < 0
+        || (self->cfg->admin_keys && hv_trust_load(self->cfg->admin_keys, &self->trust, err, sizeof err) < 0)) {
         hv_cli_error(prog, "%s", err);
         hv_cli_destroy(&self);
         return EX_CONFIG;
@@ -64,8 +68,19 @@ hv_cli_open(const char *prog, const char *path, hv_cli_t **cli_out)
         hv_cli_destroy(&self);
         return EX_OSERR;
     }
+    self->trusted = self->cfg->admin_keys != NULL;
     *cli_out = self;
     return EX_OK;
+}
+
+const hv_trust_t *
+hv_cli_trust(hv_cli_t *self)
+{
+    if (!self->trusted)
+        hv_cli_error(self->prog, "the configuration has no [broker] admin_keys: name your administrators' "
+                     "public key files there, so this program knows whose certificates to trust before it "
+                     "seals or opens anything");
+    return self->trusted ? &self->trust : NULL;
 }
 
 void
@@ -241,21 +256,47 @@ hv_cli_keygen(const char *prog, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "out", required_argument, NULL, 'o' },
+        { "public-of", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *out = NULL;
+    const char *out = NULL, *public_of = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
+        case 'p': public_of = optarg; break;
         case 'h':
             printf("usage: %s keygen --out PATH\n"
-                   "Writes PATH.key (secret, mode 0600) and PATH.pub (public).\n", prog);
+                   "       %s keygen --public-of PATH.key\n"
+                   "Writes PATH.key (secret, mode 0600) and PATH.pub (public). With --public-of,\n"
+                   "writes PATH.pub again for an existing key (adding its signing key).\n", prog, prog);
             return EX_OK;
         default: return EX_USAGE;
         }
+    }
+    if (public_of && !out && optind == argc) {
+        char err[512], pub[4096];
+        hv_keys_t *keys = NULL;
+        size_t len = strlen(public_of);
+        if (len < 5 || strcmp(public_of + len - 4, ".key") != 0
+            || snprintf(pub, sizeof pub, "%.*s.pub", (int) (len - 4), public_of) >= (int) sizeof pub) {
+            hv_cli_error(prog, "--public-of takes a key file named PATH.key");
+            return EX_USAGE;
+        }
+        if (hv_keys_load(public_of, &keys, err, sizeof err) < 0) {
+            hv_cli_error(prog, "%s", err);
+            return EX_DATAERR;
+        }
+        int rc = hv_keys_write_public(keys, pub);
+        hv_keys_destroy(&keys);
+        if (rc < 0) {
+            hv_cli_error(prog, "cannot write %s: %s", pub, strerror(-rc));
+            return EX_CANTCREAT;
+        }
+        printf("%s\n", pub);
+        return EX_OK;
     }
     if (!out || optind != argc) {
         hv_cli_error(prog, "usage: %s keygen --out PATH", prog);

@@ -21,6 +21,10 @@ void hv_cli_destroy(hv_cli_t **self_p);
 
 const hv_clientcfg_t *hv_cli_config(const hv_cli_t *self);
 const hv_keys_t *hv_cli_keys(const hv_cli_t *self);
+/* The administrators' signing keys this client trusts; NULL (with a
+ * sentence on stderr) if the configuration names none. */
+struct hv_trust;
+const struct hv_trust *hv_cli_trust(hv_cli_t *self);
 hv_conn_t *hv_cli_conn(hv_cli_t *self);
 
 /* Seal plaintext to a 32-byte sealing key (crypto_box_seal) into *box_out

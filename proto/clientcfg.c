@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Haven client configuration (INI, read with libinih). */
 #include <errno.h>
+#include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,28 @@ s_int(s_parse_t *p, const char *name, const char *value, int lo, int hi, int *ou
     return 1;
 }
 
+/* A comma-separated list of paths, each taken from the file's directory. */
+static int
+s_paths(s_parse_t *p, const char *value, char **slot)
+{
+    GString *out = g_string_new(NULL);
+    gchar **parts = g_strsplit(value, ",", -1);
+    for (gchar **part = parts; *part; part++) {
+        char *name = g_strstrip(*part), *full;
+        if (!*name)
+            continue;
+        if (!(full = hv_path_relative_to(p->path, name)))
+            break;
+        g_string_append_printf(out, "%s%s", out->len ? "," : "", full);
+        free(full);
+    }
+    g_strfreev(parts);
+    free(*slot);
+    *slot = strdup(out->str);
+    g_string_free(out, TRUE);
+    return *slot != NULL;
+}
+
 static int
 s_handler(void *user, const char *section, const char *name, const char *value)
 {
@@ -61,6 +84,8 @@ s_handler(void *user, const char *section, const char *name, const char *value)
             return s_int(p, name, value, 100, 600000, &c->timeout_ms);
         else if (strcmp(name, "retries") == 0)
             return s_int(p, name, value, 1, 100, &c->retries);
+        else if (strcmp(name, "admin_keys") == 0)
+            return s_paths(p, value, &c->admin_keys);
     } else if (strcmp(section, "identity") == 0) {
         if (strcmp(name, "key") == 0)
             slot = &c->key, path = 1;
@@ -124,6 +149,7 @@ hv_clientcfg_destroy(hv_clientcfg_t **self_p)
     hv_clientcfg_t *c = *self_p;
     free(c->endpoint);
     free(c->broker_key);
+    free(c->admin_keys);
     free(c->key);
     free(c->provider);
     free(c->catalog);

@@ -9,6 +9,7 @@
 typedef struct {
     char *endpoint;              /* [broker] endpoint */
     char *broker_key;            /* [broker] public_key: path to broker.pub */
+    char *admin_keys;            /* [broker] admin_keys: the administrators' PATH.pub files, comma-separated */
     int timeout_ms;              /* [broker] timeout_ms, default 3000 */
     int retries;                 /* [broker] retries, default 3 */
     char *key;                   /* [identity] key: path to our .key */

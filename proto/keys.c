@@ -19,6 +19,8 @@ struct hv_keys {
     char curve_secret[41];
     uint8_t seal_public[32];
     uint8_t seal_secret[32];
+    uint8_t sign_public[32];     /* Ed25519, derived from seal_secret */
+    uint8_t sign_secret[64];
     int seen;                    /* bit per field found in the file */
 };
 
@@ -51,6 +53,18 @@ hv_key_usable(const uint8_t pk[32])
     bool ok = crypto_scalarmult(q, scalar, pk) == 0 && !sodium_is_zero(q, sizeof q);
     sodium_memzero(q, sizeof q);
     return ok;
+}
+
+/* The signing key pair is derived from the sealing secret, so every key
+ * file, old or new, has one and nothing more has to be kept secret. */
+static int
+s_derive_sign(const uint8_t seal_secret[32], uint8_t pk[32], uint8_t sk[64])
+{
+    uint8_t seed[crypto_sign_SEEDBYTES];
+    int rc = crypto_kdf_derive_from_key(seed, sizeof seed, 1, "hvsign01", seal_secret) == 0
+             && crypto_sign_seed_keypair(pk, sk, seed) == 0 ? 0 : -EIO;
+    sodium_memzero(seed, sizeof seed);
+    return rc;
 }
 
 static int
@@ -101,6 +115,12 @@ hv_keys_generate(const char *path)
     }
     hv_z85_encode32(spub, spub_z);
     hv_z85_encode32(ssec, ssec_z);
+    uint8_t gpub[32], gsec[64];
+    char gpub_z[41];
+    if ((rc = s_derive_sign(ssec, gpub, gsec)) < 0)
+        goto out;
+    sodium_memzero(gsec, sizeof gsec);
+    hv_z85_encode32(gpub, gpub_z);
 
     snprintf(text, 512,
              "# Haven secret key: keep this file private (mode 0600)\n"
@@ -112,8 +132,8 @@ hv_keys_generate(const char *path)
         goto out;
     snprintf(text, 512,
              "# Haven public key: give this file to the broker's administrator\n"
-             "[haven-public-key]\ncurve = %s\nseal = %s\n",
-             cpub, spub_z);
+             "[haven-public-key]\ncurve = %s\nseal = %s\nsign = %s\n",
+             cpub, spub_z, gpub_z);
     if ((rc = s_write_file(pubfile, 0644, text)) < 0)
         unlink(keyfile);
 out:
@@ -238,6 +258,10 @@ hv_keys_load(const char *path, hv_keys_t **keys_out, char *err, size_t errlen)
         rc = -EINVAL;
         goto fail;
     }
+    if ((rc = s_derive_sign(k->seal_secret, k->sign_public, k->sign_secret)) < 0) {
+        snprintf(err, errlen, "%s: cannot derive the signing key", path);
+        goto fail;
+    }
     sodium_memzero(csec, sizeof csec);
     *keys_out = k;
     return 0;
@@ -267,6 +291,10 @@ s_public_handler(void *user, const char *section, const char *name, const char *
         if (hv_z85_decode32(value, p->key.seal) < 0)
             return 0;
         p->seal = true;
+    } else if (strcmp(name, "sign") == 0) {
+        if (hv_z85_decode32(value, p->key.sign) < 0)
+            return 0;
+        p->key.has_sign = true;
     } else {
         return 0;
     }
@@ -307,3 +335,27 @@ const char *hv_keys_curve_public(const hv_keys_t *k) { return k->curve_public; }
 const char *hv_keys_curve_secret(const hv_keys_t *k) { return k->curve_secret; }
 const uint8_t *hv_keys_seal_public(const hv_keys_t *k) { return k->seal_public; }
 const uint8_t *hv_keys_seal_secret(const hv_keys_t *k) { return k->seal_secret; }
+const uint8_t *hv_keys_sign_public(const hv_keys_t *k) { return k->sign_public; }
+const uint8_t *hv_keys_sign_secret(const hv_keys_t *k) { return k->sign_secret; }
+
+int
+hv_keys_write_public(const hv_keys_t *k, const char *path)
+{
+    char seal[41], sign[41], text[512];
+    hv_z85_encode32(k->seal_public, seal);
+    hv_z85_encode32(k->sign_public, sign);
+    snprintf(text, sizeof text,
+             "# Haven public key: give this file to the broker's administrator\n"
+             "[haven-public-key]\ncurve = %s\nseal = %s\nsign = %s\n",
+             k->curve_public, seal, sign);
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int) sizeof tmp)
+        return -ENAMETOOLONG;
+    unlink(tmp);
+    int rc = s_write_file(tmp, 0644, text);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Haven key files: a CURVE key pair (transport) and a sealing key pair
- * (crypto_box_seal, for referral notes and addresses) in one identity. */
+/* Haven key files: a CURVE key pair (transport), a sealing key pair
+ * (crypto_box_seal, for referral notes and addresses) and a signing key
+ * pair (Ed25519, for certificates and signed boxes) in one identity. The
+ * signing pair is derived from the sealing secret (crypto_kdf), so a key
+ * file written before signing existed has one too. */
 #ifndef HV_KEYS_H
 #define HV_KEYS_H
 
@@ -15,6 +18,8 @@ typedef struct {
     char curve[41];              /* Z85, 40 characters */
     uint8_t curve_raw[32];
     uint8_t seal[32];
+    uint8_t sign[32];            /* Ed25519; PATH.pub files before 0.2 lack it */
+    bool has_sign;
 } hv_pubkey_t;
 
 /* Generate a new identity and write PATH.key (mode 0600) and PATH.pub.
@@ -52,6 +57,12 @@ const char *hv_keys_curve_public(const hv_keys_t *self);  /* Z85 */
 const char *hv_keys_curve_secret(const hv_keys_t *self);  /* Z85 */
 const uint8_t *hv_keys_seal_public(const hv_keys_t *self);
 const uint8_t *hv_keys_seal_secret(const hv_keys_t *self);
+const uint8_t *hv_keys_sign_public(const hv_keys_t *self);   /* 32 bytes */
+const uint8_t *hv_keys_sign_secret(const hv_keys_t *self);   /* 64 bytes */
+
+/* (Re)write the public key file for these keys at path (e.g. an old
+ * PATH.pub without a signing key). Returns 0 or -errno. */
+int hv_keys_write_public(const hv_keys_t *self, const char *path);
 
 /* Z85 helpers for 32-byte keys. */
 int hv_z85_decode32(const char *z85, uint8_t out[32]);

@@ -292,10 +292,25 @@ s_check_provider(const Haven__Provider *p, char *err, size_t errlen)
 }
 
 static int
+s_check_signed(const char *what, const Haven__Signed *s, char *err, size_t errlen)
+{
+    if (!s)
+        return s_fail(err, errlen, "%s is missing", what);
+    if (s->body.len < 1 || s->body.len > HV_SIGNED_MAX || s->signature.len != HV_SIGNATURE_BYTES)
+        return s_fail(err, errlen, "%s must be a signed body of 1-%d bytes with a %d-byte signature", what,
+                      HV_SIGNED_MAX, HV_SIGNATURE_BYTES);
+    return 0;
+}
+
+static int
 s_check_sealed(const char *what, const Haven__Sealed *s, size_t max_plain, char *err, size_t errlen)
 {
     if (s->recipient.len != HV_KEY_BYTES)
         return s_fail(err, errlen, "%s: the recipient key must be %d bytes", what, HV_KEY_BYTES);
+    if ((s->has_signature && s->signature.len != HV_SIGNATURE_BYTES) || (s->has_signer && s->signer.len != HV_KEY_BYTES)
+        || s->has_signature != s->has_signer)
+        return s_fail(err, errlen, "%s: a signature is %d bytes with a %d-byte signer", what,
+                      HV_SIGNATURE_BYTES, HV_KEY_BYTES);
     if (s->box.len <= HV_SEAL_OVERHEAD || s->box.len > max_plain + HV_SEAL_OVERHEAD)
         return s_fail(err, errlen, "%s: the sealed box must hold 1-%zu bytes", what, max_plain);
     return 0;
@@ -354,10 +369,21 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
             return s_fail(err, errlen, "only on-call principals cover a region");
         if (p->region && *p->region && !hv_valid_text(p->region, HV_TEXT_MAX))
             return s_fail(err, errlen, "region must be 1-%d printable characters", HV_TEXT_MAX);
+        if (p->has_sign_key && p->sign_key.len != HV_KEY_BYTES)
+            return s_fail(err, errlen, "signing key must be %d bytes", HV_KEY_BYTES);
+        if (r->principal_add->certificate)
+            return s_check_signed("the certificate", r->principal_add->certificate, err, errlen);
         return 0;
     }
     case HAVEN__REQUEST__BODY_PRINCIPAL_REVOKE:
+        if (r->principal_revoke->revocation
+            && (rc = s_check_signed("the revocation", r->principal_revoke->revocation, err, errlen)) < 0)
+            return rc;
         return s_check_id("principal name", r->principal_revoke->name, err, errlen);
+    case HAVEN__REQUEST__BODY_PRINCIPAL_CERTIFY:
+        if ((rc = s_check_id("principal name", r->principal_certify->name, err, errlen)) < 0)
+            return rc;
+        return s_check_signed("the certificate", r->principal_certify->certificate, err, errlen);
     case HAVEN__REQUEST__BODY_PUBLISH: {
         const Haven__Publish *p = r->publish;
         if ((rc = s_check_id("provider id", p->provider, err, errlen)) < 0
@@ -396,6 +422,10 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
     case HAVEN__REQUEST__BODY_HOLD_CREATE:
         if ((rc = s_check_token(r->hold_create->offer, err, errlen)) < 0)
             return rc;
+        if (r->hold_create->hold && (rc = s_check_hold_id(r->hold_create->hold, err, errlen)) < 0)
+            return rc;
+        if (r->hold_create->has_signature && r->hold_create->signature.len != HV_SIGNATURE_BYTES)
+            return s_fail(err, errlen, "the hold's signature must be %d bytes", HV_SIGNATURE_BYTES);
         if (r->hold_create->n_notes > HV_RECIPIENTS_MAX)
             return s_fail(err, errlen, "a note may be sealed to at most %d agents", HV_RECIPIENTS_MAX);
         for (size_t i = 0; i < r->hold_create->n_notes; i++)

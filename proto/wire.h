@@ -21,6 +21,8 @@
 #define HV_ADDRESS_MAX     1024  /* an address or decline message, plaintext */
 #define HV_SEAL_OVERHEAD   48    /* crypto_box_SEALBYTES */
 #define HV_RECIPIENTS_MAX  16    /* agents a note is sealed to */
+#define HV_SIGNED_MAX      2048  /* a certificate's or revocation's packed body */
+#define HV_SIGNATURE_BYTES 64    /* Ed25519 */
 
 /* Decode a request and validate every field: unknown fields, enum values,
  * string lengths and alphabets, list counts, key sizes, bit sets.

@@ -30,6 +30,7 @@
 #include <zmq.h>
 #include "../../broker/districts.h"
 #include "../../proto/conn.h"
+#include "../../proto/cert.h"
 #include "../../proto/keys.h"
 #include "../../proto/wire.h"
 #include "bench_util.h"
@@ -197,6 +198,10 @@ static s_prov_t *s_provs;
 static int s_n_provs;
 static atomic_uint_fast64_t s_version = 1;
 
+static const hv_keys_t *s_admin_keys;   /* signs the certificates */
+static void s_register(hv_conn_t *admin_conn, const hv_keys_t *admin, const char *name, int role,
+                       const char *provider, const hv_keys_t *k);
+
 static void
 s_make_world(uint32_t units, hv_conn_t *admin)
 {
@@ -264,21 +269,44 @@ s_make_world(uint32_t units, hv_conn_t *admin)
         req.body_case = HAVEN__REQUEST__BODY_PROVIDER_ADD;
         req.provider_add = &add;
         haven__reply__free_unpacked(s_call(admin, &req), NULL);
-        uint8_t curve[32];
-        hv_z85_decode32(hv_keys_curve_public(pr->keys), curve);
-        Haven__Principal pp = HAVEN__PRINCIPAL__INIT;
-        pp.name = name;
-        pp.role = HAVEN__ROLE__ROLE_AGENT;
-        pp.curve_key = (ProtobufCBinaryData) { 32, curve };
-        pp.has_seal_key = 1;
-        pp.seal_key = (ProtobufCBinaryData) { 32, (uint8_t *) hv_keys_seal_public(pr->keys) };
-        pp.provider = pr->id;
-        Haven__PrincipalAdd padd = HAVEN__PRINCIPAL_ADD__INIT;
-        padd.principal = &pp;
-        req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_ADD;
-        req.principal_add = &padd;
-        haven__reply__free_unpacked(s_call(admin, &req), NULL);
+        s_register(admin, s_admin_keys, name, HAVEN__ROLE__ROLE_AGENT, pr->id, pr->keys);
     }
+}
+
+static void
+s_register(hv_conn_t *admin_conn, const hv_keys_t *admin, const char *name, int role, const char *provider,
+           const hv_keys_t *k)
+{
+    uint8_t curve[32];
+    hv_z85_decode32(hv_keys_curve_public(k), curve);
+    Haven__Principal pp = HAVEN__PRINCIPAL__INIT;
+    pp.name = (char *) name;
+    pp.role = role;
+    pp.curve_key = (ProtobufCBinaryData) { 32, curve };
+    pp.has_seal_key = pp.has_sign_key = 1;
+    pp.seal_key = (ProtobufCBinaryData) { 32, (uint8_t *) hv_keys_seal_public(k) };
+    pp.sign_key = (ProtobufCBinaryData) { 32, (uint8_t *) hv_keys_sign_public(k) };
+    pp.provider = (char *) provider;
+    Haven__Certificate c = HAVEN__CERTIFICATE__INIT;
+    c.role = role;
+    c.name = (char *) name;
+    c.provider = (char *) provider;
+    c.curve_key = pp.curve_key;
+    c.seal_key = pp.seal_key;
+    c.sign_key = pp.sign_key;
+    c.issued_at = (int64_t) time(NULL);
+    c.expires_at = c.issued_at + HV_CERT_LIFETIME_S;
+    Haven__Signed cert = HAVEN__SIGNED__INIT;
+    if (hv_cert_issue(admin, &c, &cert) < 0)
+        s_die("cannot sign a certificate");
+    Haven__PrincipalAdd padd = HAVEN__PRINCIPAL_ADD__INIT;
+    padd.principal = &pp;
+    padd.certificate = &cert;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_ADD;
+    req.principal_add = &padd;
+    haven__reply__free_unpacked(s_call(admin_conn, &req), NULL);
+    hv_signed_clear(&cert);
 }
 
 static void
@@ -791,6 +819,7 @@ main(int argc, char **argv)
     if (!districts_path)
         s_die("the districts file is missing");
     hv_keys_t *admin = s_keys("admin");
+    s_admin_keys = admin;
     snprintf(path, sizeof path, "%s/broker.conf", s_dir);
     FILE *f = fopen(path, "w");
     fprintf(f, "[broker]\nbind = tcp://127.0.0.1:*\ndata_dir = %s/data\ndistricts = %s\nlog_level = warn\n"
@@ -818,20 +847,7 @@ main(int argc, char **argv)
         char name[16];
         snprintf(name, sizeof name, "idva-%d", i);
         s_idva[i] = s_keys(name);
-        uint8_t curve[32];
-        hv_z85_decode32(hv_keys_curve_public(s_idva[i]), curve);
-        Haven__Principal pp = HAVEN__PRINCIPAL__INIT;
-        pp.name = name;
-        pp.role = HAVEN__ROLE__ROLE_IDVA;
-        pp.curve_key = (ProtobufCBinaryData) { 32, curve };
-        pp.has_seal_key = 1;
-        pp.seal_key = (ProtobufCBinaryData) { 32, (uint8_t *) hv_keys_seal_public(s_idva[i]) };
-        Haven__PrincipalAdd padd = HAVEN__PRINCIPAL_ADD__INIT;
-        padd.principal = &pp;
-        Haven__Request req = HAVEN__REQUEST__INIT;
-        req.body_case = HAVEN__REQUEST__BODY_PRINCIPAL_ADD;
-        req.principal_add = &padd;
-        haven__reply__free_unpacked(s_call(ac, &req), NULL);
+        s_register(ac, admin, name, HAVEN__ROLE__ROLE_IDVA, NULL, s_idva[i]);
     }
     fprintf(stderr, "bench: publishing %d catalogs\n", s_n_provs);
     double t0 = s_now();

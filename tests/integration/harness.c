@@ -183,7 +183,8 @@ s_write_client_conf(hh_t *h, const char *name, const char *key, const char *extr
     char text[2048], path[512];
     snprintf(text, sizeof text,
              "[broker]\nendpoint = %s\npublic_key = %s/data/broker.pub\ntimeout_ms = 2000\nretries = 2\n"
-             "[identity]\nkey = %s\n%s", h->endpoint, h->dir, key, extra ? extra : "");
+             "admin_keys = %s/admin.pub\n"
+             "[identity]\nkey = %s\n%s", h->endpoint, h->dir, h->dir, key, extra ? extra : "");
     snprintf(path, sizeof path, "%s.conf", name);
     hh_write(h, path, text, out, len);
 }

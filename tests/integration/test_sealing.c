@@ -43,10 +43,14 @@ s_listed(const char *name)
 static int
 s_add_idva(const char *name, const uint8_t curve[32], const uint8_t seal[32])
 {
-    char zc[41], zs[41], text[256], file[64], pub[512];
+    char zc[41], zs[41], zg[41], text[256], file[64], pub[512];
+    uint8_t sign_pk[32], sign_sk[64];
+    cr_assert_eq(crypto_sign_keypair(sign_pk, sign_sk), 0);
+    sodium_memzero(sign_sk, sizeof sign_sk);
     hv_z85_encode32(curve, zc);
     hv_z85_encode32(seal, zs);
-    snprintf(text, sizeof text, "[haven-public-key]\ncurve = %s\nseal = %s\n", zc, zs);
+    hv_z85_encode32(sign_pk, zg);
+    snprintf(text, sizeof text, "[haven-public-key]\ncurve = %s\nseal = %s\nsign = %s\n", zc, zs, zg);
     snprintf(file, sizeof file, "%s.pub", name);
     hh_write(&h, file, text, pub, sizeof pub);
     hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "principal", "add", "--role", "idva",

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Reports: need dimensions, and the unmet report over a scripted log. */
+/* Reports: need dimensions and the flags a search's record keeps, and the
+ * unmet and declines reports over a scripted log, before and after its
+ * month is pruned into totals. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +20,13 @@ Test(report, need_dimensions)
     girl.sex = "f";
     n.children = kids;
     n.n_children = 1;
-    cr_assert_eq(brk_need_dims(&n), BRK_DIM_TEEN_BOYS);
+    cr_assert_eq(brk_need_dims(&n), BRK_DIM_TEEN_BOYS | BRK_DIM_BOY_OVER_11 | BRK_DIM_CHILDREN);
     boy.age = 12;
-    cr_assert_eq(brk_need_dims(&n), 0, "12 is not a teenager");
+    cr_assert_eq(brk_need_dims(&n), BRK_DIM_BOY_OVER_11 | BRK_DIM_CHILDREN, "12 is not a teenager");
+    boy.age = 11;
+    cr_assert_eq(brk_need_dims(&n), BRK_DIM_CHILDREN);
     n.n_children = 4;            /* with the adult: five people */
-    cr_assert_eq(brk_need_dims(&n), BRK_DIM_LARGE_FAMILY);
+    cr_assert_eq(brk_need_dims(&n), BRK_DIM_LARGE_FAMILY | BRK_DIM_CHILDREN);
     n.n_children = 0;
     n.has_gender = 1;
     n.gender = HAVEN__GENDER__GENDER_NONBINARY;
@@ -33,6 +37,36 @@ Test(report, need_dimensions)
     n.age = 64;
     cr_assert_eq(brk_need_dims(&n), BRK_DIM_LGBT | BRK_DIM_NRPF | BRK_DIM_ACCESS | BRK_DIM_OLDER);
     cr_assert_str_eq(brk_dim_name(0), "teenage boys");
+}
+
+Test(report, a_search_record_keeps_flags_not_ages)
+{
+    Haven__Need n = HAVEN__NEED__INIT;
+    Haven__Child boy = HAVEN__CHILD__INIT, girl = HAVEN__CHILD__INIT, *kids[2] = { &boy, &girl };
+    char *excl[1] = { "E07000012" };
+    char buf[256];
+    boy.age = 14;
+    boy.sex = "m";
+    girl.age = 9;
+    girl.sex = "f";
+    n.children = kids;
+    n.n_children = 2;
+    n.has_gender = 1;
+    n.gender = HAVEN__GENDER__GENDER_WOMAN;
+    n.has_age = 1;
+    n.age = 34;
+    n.has_pets = 1;
+    n.pets = 1;
+    n.exclude = excl;
+    n.n_exclude = 1;
+    brk_need_flags(&n, brk_need_dims(&n), buf, sizeof buf);
+    cr_assert_str_eq(buf, "woman; teenage boys, pets, children, boys over 11");
+    cr_assert(!strstr(buf, "14") && !strstr(buf, "9") && !strstr(buf, "34") && !strstr(buf, "E07"), "%s", buf);
+    n.has_gender = 0;
+    brk_need_flags(&n, 0, buf, sizeof buf);
+    cr_assert_str_eq(buf, "adult");
+    brk_need_flags(&n, brk_need_dims(&n), buf, 12);
+    cr_assert_eq(strlen(buf), 11, "cut, never overrun");
 }
 
 Test(report, unmet_counts_a_scripted_log)
@@ -59,7 +93,7 @@ Test(report, unmet_counts_a_scripted_log)
         rec.matching = s[i].matching;
         rec.limit = s[i].limit;
         rec.relax = (char *) s[i].relax;
-        cr_assert_eq(brk_audit_append(store, txn, &rec), 0);
+        cr_assert_eq(brk_audit_append(NULL, store, txn, &rec), 0);   /* written before the key */
     }
     cr_assert_eq(brk_store_commit(txn), 0);
     brk_index_t *index = brk_index_new();
@@ -86,6 +120,74 @@ Test(report, unmet_counts_a_scripted_log)
     }
     cr_assert_eq(seen, 2);
     brk_report_free(&rep);
+
+    /* Pruned into totals (a December decline too): the same report. */
+    char kd[64];
+    snprintf(kd, sizeof kd, "%s/broker", dir);
+    hv_keys_t *keys = NULL;
+    brk_audit_key_t *key = NULL;
+    cr_assert_eq(hv_keys_generate(kd), 0);
+    snprintf(kd, sizeof kd, "%s/broker.key", dir);
+    cr_assert_eq(hv_keys_load(kd, &keys, cmd, sizeof cmd), 0);
+    cr_assert_eq(brk_audit_key_new(keys, &key), 0);
+    cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
+    Haven__AuditRecord dec = HAVEN__AUDIT_RECORD__INIT;
+    dec.has_at = dec.has_outcome = dec.has_reason = dec.has_kind = 1;
+    dec.at = 1796083500;
+    dec.action = "decline";
+    dec.reason = HAVEN__DECLINE_REASON__DECLINE_PETS;
+    dec.kind = HAVEN__KIND__KIND_HOSTEL;
+    cr_assert_eq(brk_audit_append(key, store, txn, &dec), 0);
+    size_t pruned = 0;
+    bool more = true;
+    /* before 2027-02-01: everything */
+    cr_assert_eq(brk_audit_prune(key, store, txn, 1801440000, 1801500000, 100, &pruned, &more), 0);
+    cr_assert_eq(pruned, 5);
+    cr_assert(!more);
+    cr_assert_eq(brk_store_commit(txn), 0);
+    cr_assert_eq(brk_store_begin(store, NULL, false, &txn), 0);
+    cr_assert_eq(brk_report_run(store, txn, index, NULL, "unmet", 1796083200, 1798761600, 0, &rep), 0);
+    seen = 0;
+    for (size_t i = 0; i < rep.n_rows; i++) {
+        char **c = rep.rows[i]->cells;
+        cr_assert_str_eq(c[0], "2026-12");
+        if (!strcmp(c[2], "all searches")) {
+            cr_assert_str_eq(c[3], "3");
+            cr_assert_str_eq(c[4], "1");
+            cr_assert_str_eq(c[5], "1");
+            seen++;
+        } else if (!strcmp(c[2], "teenage boys")) {
+            cr_assert_str_eq(c[3], "2");
+            cr_assert_str_eq(c[4], "1");
+            cr_assert_str_eq(c[5], "1");
+            cr_assert_str_eq(c[6], "max_boy_age");
+            seen++;
+        } else if (!strcmp(c[2], "pets")) {
+            cr_assert_str_eq(c[5], "1");
+            cr_assert_str_eq(c[6], "pets");
+            seen++;
+        }
+    }
+    cr_assert_eq(seen, 3, "from the totals alone");
+    brk_report_free(&rep);
+    /* All of it: totals and records together, each counted once. */
+    cr_assert_eq(brk_report_run(store, txn, index, NULL, "unmet", 0, 0, 0, &rep), 0);
+    seen = 0;
+    for (size_t i = 0; i < rep.n_rows; i++) {
+        char **c = rep.rows[i]->cells;
+        if (!strcmp(c[2], "all searches"))
+            seen += atoi(c[3]);
+    }
+    cr_assert_eq(seen, 4);
+    brk_report_free(&rep);
+    cr_assert_eq(brk_report_run(store, txn, index, NULL, "declines", 0, 0, 0, &rep), 0);
+    cr_assert_eq(rep.n_rows, 1);
+    cr_assert_str_eq(rep.rows[0]->cells[0], "pets");
+    cr_assert_str_eq(rep.rows[0]->cells[2], "1");
+    brk_report_free(&rep);
+    brk_store_abort(txn);
+    brk_audit_key_destroy(&key);
+    hv_keys_destroy(&keys);
     brk_index_destroy(&index);
     brk_store_destroy(&store);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
