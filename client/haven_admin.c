@@ -133,6 +133,24 @@ s_provider_list(hv_cli_t *cli, bool json)
     return EX_OK;
 }
 
+/* A principal's public key file, which must carry the signing key its
+ * certificate will name. */
+static int
+s_load_certifiable(const char *path, hv_pubkey_t *key)
+{
+    char err[512];
+    if (hv_pubkey_load(path, key, err, sizeof err) < 0) {
+        hv_cli_error(PROG, "%s", err);
+        return EX_DATAERR;
+    }
+    if (!key->has_sign) {
+        hv_cli_error(PROG, "%s has no signing key (sign = ...): on the principal's machine run `haven keygen "
+                     "--public-of THEIR.key` and send the new .pub", path);
+        return EX_DATAERR;
+    }
+    return EX_OK;
+}
+
 /* Sign a certificate for a key here, with this administrator's own key:
  * the broker only stores and relays it. */
 static int
@@ -160,8 +178,8 @@ s_issue(hv_cli_t *cli, const char *name, int role, const char *provider, const c
 static int
 s_principal_add(hv_cli_t *cli, const s_args_t *a, bool json)
 {
-    char err[512];
     hv_pubkey_t key;
+    int rc;
     if (!a->role || !a->name || !a->public_key) {
         hv_cli_error(PROG, "principal add needs --role, --name and --public-key");
         return EX_USAGE;
@@ -188,17 +206,10 @@ s_principal_add(hv_cli_t *cli, const s_args_t *a, bool json)
                      "districts table names it (e.g. \"East of England\")");
         return EX_USAGE;
     }
-    if (hv_pubkey_load(a->public_key, &key, err, sizeof err) < 0) {
-        hv_cli_error(PROG, "%s", err);
-        return EX_DATAERR;
-    }
-    if (!key.has_sign) {
-        hv_cli_error(PROG, "%s has no signing key (sign = ...): on the principal's machine run `haven keygen "
-                     "--public-of THEIR.key` and send the new .pub", a->public_key);
-        return EX_DATAERR;
-    }
+    if ((rc = s_load_certifiable(a->public_key, &key)) != EX_OK)
+        return rc;
     Haven__Signed cert = HAVEN__SIGNED__INIT;
-    int rc = s_issue(cli, a->name, role, a->provider, a->region, &key, &cert);
+    rc = s_issue(cli, a->name, role, a->provider, a->region, &key, &cert);
     if (rc != EX_OK)
         return rc;
     Haven__Principal p = HAVEN__PRINCIPAL__INIT;
@@ -305,24 +316,17 @@ s_find_principal(hv_cli_t *cli, const char *name, Haven__Reply **rep_out, const 
 static int
 s_certify(hv_cli_t *cli, const s_args_t *a, bool json)
 {
-    char err[512];
     hv_pubkey_t key;
+    int rc;
     Haven__Reply *list = NULL, *rep = NULL;
     const Haven__Principal *p = NULL;
     if (!a->name || !a->public_key) {
         hv_cli_error(PROG, "certify needs --name NAME and --public-key FILE (the principal's .pub, with its sign line)");
         return EX_USAGE;
     }
-    if (hv_pubkey_load(a->public_key, &key, err, sizeof err) < 0) {
-        hv_cli_error(PROG, "%s", err);
-        return EX_DATAERR;
-    }
-    if (!key.has_sign) {
-        hv_cli_error(PROG, "%s has no signing key (sign = ...): on the principal's machine run `haven keygen "
-                     "--public-of THEIR.key` and send the new .pub", a->public_key);
-        return EX_DATAERR;
-    }
-    int rc = s_find_principal(cli, a->name, &list, &p);
+    if ((rc = s_load_certifiable(a->public_key, &key)) != EX_OK)
+        return rc;
+    rc = s_find_principal(cli, a->name, &list, &p);
     if (rc != EX_OK)
         return rc;
     /* Certify only what is registered: the keys must be the ones the broker has. */
