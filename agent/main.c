@@ -376,7 +376,7 @@ s_fetch_referrals(s_agent_t *a, const char *hold, Haven__Reply **rep_out)
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_REFERRALS;
     req.referrals = &ref;
-    return hv_cli_call(a->cli, &req, rep_out);
+    return hv_cli_call_for(a->cli, &req, HAVEN__REPLY__BODY_HOLDS, rep_out);
 }
 
 static const Haven__Hold *
@@ -407,6 +407,10 @@ s_open_note(s_agent_t *a, const Haven__Hold *h, char *why, size_t len)
     }
     if (!trust) {
         snprintf(why, len, "the configuration has no [broker] admin_keys, so the sender cannot be checked");
+        return NULL;
+    }
+    if (strcmp(h->provider, a->provider) != 0) {
+        snprintf(why, len, "it is a referral to %s, not to %s", h->provider, a->provider);
         return NULL;
     }
     if (hv_cert_holder(trust, h, (int64_t) time(NULL), &holder, why, len) < 0)
@@ -537,6 +541,11 @@ s_answer(s_agent_t *a, const char *id, bool accept)
     /* Before anything goes to the IDVA: the key must be certified by an
      * administrator we trust as that IDVA's, and the IDVA must have asked
      * for this very hold. The broker's word alone is not enough. */
+    if (strcmp(h->provider, a->provider) != 0) {
+        hv_cli_error(PROG, "referral %s is to %s, not to %s: nothing was sent", id, h->provider, a->provider);
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_DATAERR;
+    }
     if (accept || a->message) {
         const hv_trust_t *trust = hv_cli_trust(a->cli);
         Haven__Certificate *holder = NULL;

@@ -227,6 +227,20 @@ s_open_from_agent(hv_cli_t *cli, const Haven__Hold *h, const Haven__Sealed *box,
         snprintf(err, errlen, "no administrators are trusted ([broker] admin_keys)");
         return NULL;
     }
+    if (!box) {
+        snprintf(err, errlen, "the broker sent hold %s without its %s", h->id, what);
+        return NULL;
+    }
+    /* The provider and unit are the broker's word until this IDVA's own
+     * signature over them, made when it asked for the hold, says so: else a
+     * hold could be relabelled to a provider whose agent then answers. */
+    if (!h->has_request_signature
+        || hv_hold_verify(hv_keys_sign_public(hv_cli_keys(cli)), h->request_signature.data, h->request_signature.len,
+                          h->id, h->provider, h->unit) < 0) {
+        snprintf(err, errlen, "hold %s is not the hold you asked for (%s at %s): it may have been altered; do not "
+                 "use its %s, and phone the provider", h->id, h->unit, h->provider, what);
+        return NULL;
+    }
     if (!h->answered_by || hv_cert_agent(trust, h->answered_by, h->provider, (int64_t) time(NULL), &c, why,
                                          sizeof why) < 0) {
         snprintf(err, errlen, "the %s of hold %s does not come from an agent of %s certified by your "
@@ -271,7 +285,7 @@ s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
     req.body_case = HAVEN__REQUEST__BODY_HOLD_PREPARE;
     req.hold_prepare = &prep;
     Haven__Reply *rep = NULL;
-    if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK) {
+    if ((rc = hv_cli_call_for(cli, &req, HAVEN__REPLY__BODY_HOLD_PREPARE, &rep)) != EX_OK) {
         sodium_free(note);
         return rc;
     }
@@ -345,7 +359,7 @@ s_hold(hv_cli_t *cli, const char *offer, const char *note_file, bool json)
     req.body_case = HAVEN__REQUEST__BODY_HOLD_CREATE;
     req.hold_create = &create;
     if (rc == EX_OK)
-        rc = hv_cli_call(cli, &req, &rep);
+        rc = hv_cli_call_for(cli, &req, HAVEN__REPLY__BODY_HOLD, &rep);
     for (size_t i = 0; i < n_boxes; i++) {
         free(boxes[i].recipient.data);
         free(boxes[i].box.data);
@@ -379,7 +393,7 @@ s_holds(hv_cli_t *cli, bool json)
     req.body_case = HAVEN__REQUEST__BODY_HOLD_LIST;
     req.hold_list = &list;
     Haven__Reply *rep = NULL;
-    int rc = hv_cli_call(cli, &req, &rep);
+    int rc = hv_cli_call_for(cli, &req, HAVEN__REPLY__BODY_HOLDS, &rep);
     if (rc != EX_OK)
         return rc;
     const Haven__HoldListReply *l = rep->holds;
@@ -446,7 +460,7 @@ s_cancel(hv_cli_t *cli, const char *id, bool json)
     req.body_case = HAVEN__REQUEST__BODY_HOLD_CANCEL;
     req.hold_cancel = &c;
     Haven__Reply *rep = NULL;
-    int rc = hv_cli_request(cli, &req, &rep);
+    int rc = hv_cli_call_for(cli, &req, HAVEN__REPLY__BODY_HOLD, &rep);
     if (rc != EX_OK)
         return rc;
     if (json)
@@ -467,10 +481,16 @@ s_address(hv_cli_t *cli, const char *id, bool json)
     req.body_case = HAVEN__REQUEST__BODY_HOLD_ADDRESS;
     req.hold_address = &a;
     Haven__Reply *rep = NULL;
-    int rc = hv_cli_request(cli, &req, &rep);
+    int rc = hv_cli_call_for(cli, &req, HAVEN__REPLY__BODY_HOLD, &rep);
     if (rc != EX_OK)
         return rc;
     char err[512];
+    if (!rep->hold || strcmp(rep->hold->id, id) != 0) {
+        hv_cli_error(PROG, "the broker answered with another hold than %s: do not trust it, and phone the provider",
+                     id);
+        haven__reply__free_unpacked(rep, NULL);
+        return EX_DATAERR;
+    }
     char *address = s_open_from_agent(cli, rep->hold, rep->hold->address, "address", err, sizeof err);
     if (!address) {
         hv_cli_error(PROG, "%s", err);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
 #include <time.h>
 #include <time.h>
@@ -37,8 +38,10 @@ s_usage(FILE *f)
             "                [--provider ID]   (agents: the provider they speak for)\n"
             "                [--region REGION] (on-call: the region it covers, e.g. \"East of England\")\n"
             "  principal list\n"
-            "  principal revoke NAME          (the revocation is signed here, with your key)\n"
-            "  certify --name NAME --public-key FILE\n"
+            "  principal revoke NAME [--public-key FILE]\n"
+            "                                 (signed here, with your key, for the key your\n"
+            "                                 administrators certified as NAME, or FILE's)\n"
+            "  certify --name NAME --role ROLE [--provider ID | --region REGION] --public-key FILE\n"
             "                                 a certificate for a principal registered before\n"
             "                                 certificates (also your own key, once)\n"
             "  backup --out FILE              a hot, compacted copy of the broker's store\n"
@@ -320,8 +323,17 @@ s_certify(hv_cli_t *cli, const s_args_t *a, bool json)
     int rc;
     Haven__Reply *list = NULL, *rep = NULL;
     const Haven__Principal *p = NULL;
-    if (!a->name || !a->public_key) {
-        hv_cli_error(PROG, "certify needs --name NAME and --public-key FILE (the principal's .pub, with its sign line)");
+    if (!a->name || !a->public_key || !a->role) {
+        hv_cli_error(PROG, "certify needs --name NAME, --role ROLE (with --provider or --region as for principal "
+                     "add) and --public-key FILE (the principal's .pub, with its sign line)");
+        return EX_USAGE;
+    }
+    /* What is certified comes from the administrator, never from the
+     * broker's list: a tampered store must not get a key certified as
+     * something it is not. */
+    int role = hv_role_parse(a->role);
+    if (role <= 0) {
+        hv_cli_error(PROG, "--role must be agent, idva, oncall or admin, not '%s'", a->role);
         return EX_USAGE;
     }
     if ((rc = s_load_certifiable(a->public_key, &key)) != EX_OK)
@@ -329,15 +341,28 @@ s_certify(hv_cli_t *cli, const s_args_t *a, bool json)
     rc = s_find_principal(cli, a->name, &list, &p);
     if (rc != EX_OK)
         return rc;
-    /* Certify only what is registered: the keys must be the ones the broker has. */
+    /* Certify only what is registered: the keys must be the ones the broker
+     * has, and it must list the principal as the administrator says. */
     if (p->curve_key.len != 32 || memcmp(p->curve_key.data, key.curve_raw, 32) != 0 || p->seal_key.len != 32
         || memcmp(p->seal_key.data, key.seal, 32) != 0) {
         hv_cli_error(PROG, "%s is not the key registered for %s", a->public_key, a->name);
         haven__reply__free_unpacked(list, NULL);
         return EX_DATAERR;
     }
+    const char *provider = a->provider && *a->provider ? a->provider : "";
+    const char *region = a->region && *a->region ? a->region : "";
+    if ((int) p->role != role || strcmp(p->provider ? p->provider : "", provider) != 0
+        || strcasecmp(p->region ? p->region : "", region) != 0) {
+        hv_cli_error(PROG, "the broker lists %s as %s%s%s%s%s, not as you said: nothing was certified. If that "
+                     "is not what you registered, the broker's store may have been tampered with",
+                     a->name, hv_role_name(p->role), p->provider && *p->provider ? " of " : "",
+                     p->provider ? p->provider : "", p->region && *p->region ? " in " : "",
+                     p->region ? p->region : "");
+        haven__reply__free_unpacked(list, NULL);
+        return EX_DATAERR;
+    }
     Haven__Signed cert = HAVEN__SIGNED__INIT;
-    if ((rc = s_issue(cli, a->name, p->role, p->provider, p->region, &key, &cert)) == EX_OK) {
+    if ((rc = s_issue(cli, a->name, role, a->provider, p->region, &key, &cert)) == EX_OK) {
         Haven__PrincipalCertify pc = HAVEN__PRINCIPAL_CERTIFY__INIT;
         pc.name = (char *) a->name;
         pc.certificate = &cert;
@@ -359,20 +384,51 @@ s_certify(hv_cli_t *cli, const s_args_t *a, bool json)
 }
 
 static int
-s_principal_revoke(hv_cli_t *cli, const char *name, bool json)
+s_principal_revoke(hv_cli_t *cli, const char *name, const char *public_key, bool json)
 {
+    char err[512];
     Haven__Reply *list = NULL;
     const Haven__Principal *p = NULL;
-    int lrc = s_find_principal(cli, name, &list, &p);
-    if (lrc != EX_OK)
-        return lrc;
+    uint8_t curve[32];
+    /* The revocation names the key an administrator certified for NAME (or
+     * the one in --public-key), never just the key the broker lists. */
+    if (public_key) {
+        hv_pubkey_t key;
+        if (hv_pubkey_load(public_key, &key, err, sizeof err) < 0) {
+            hv_cli_error(PROG, "%s", err);
+            return EX_DATAERR;
+        }
+        memcpy(curve, key.curve_raw, 32);
+    } else {
+        const hv_trust_t *trust = hv_cli_trust(cli);
+        if (!trust)
+            return EX_CONFIG;
+        int lrc = s_find_principal(cli, name, &list, &p);
+        if (lrc != EX_OK)
+            return lrc;
+        Haven__Certificate *c = NULL;
+        if (hv_cert_verify(trust, NULL, p->certificate, (int64_t) time(NULL), &c, err, sizeof err) < 0) {
+            hv_cli_error(PROG, "%s has no certificate from your administrators (%s): name the key to revoke "
+                         "with --public-key FILE", name, err);
+            haven__reply__free_unpacked(list, NULL);
+            return EX_DATAERR;
+        }
+        bool same = strcmp(c->name, name) == 0;
+        memcpy(curve, c->curve_key.data, 32);
+        haven__certificate__free_unpacked(c, NULL);
+        haven__reply__free_unpacked(list, NULL);
+        if (!same) {
+            hv_cli_error(PROG, "the certificate the broker shows for %s is another principal's: nothing was "
+                         "revoked; name the key with --public-key FILE", name);
+            return EX_DATAERR;
+        }
+    }
     Haven__Revocation revocation = HAVEN__REVOCATION__INIT;
     revocation.name = (char *) name;
-    revocation.curve_key = p->curve_key;
+    revocation.curve_key = (ProtobufCBinaryData) { 32, curve };
     revocation.revoked_at = (int64_t) time(NULL);
     Haven__Signed signed_rv = HAVEN__SIGNED__INIT;
     int src = hv_revocation_issue(hv_cli_keys(cli), &revocation, &signed_rv);
-    haven__reply__free_unpacked(list, NULL);
     if (src < 0) {
         hv_cli_error(PROG, "cannot sign the revocation of %s", name);
         return EX_SOFTWARE;
@@ -1023,7 +1079,7 @@ main(int argc, char **argv)
     case P_LIST: rc = s_provider_list(cli, json); break;
     case PR_ADD: rc = s_principal_add(cli, &a, json); break;
     case PR_LIST: rc = s_principal_list(cli, json); break;
-    case PR_REVOKE: rc = s_principal_revoke(cli, args[2], json); break;
+    case PR_REVOKE: rc = s_principal_revoke(cli, args[2], a.public_key, json); break;
     case BACKUP: rc = s_backup(cli, out, json); break;
     case CERTIFY: rc = s_certify(cli, &a, json); break;
     case A_VERIFY: rc = s_audit_verify(cli, &a, json); break;

@@ -209,6 +209,28 @@ hv_cli_call(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out)
 }
 
 int
+hv_cli_call_for(hv_cli_t *self, Haven__Request *req, int body_case, Haven__Reply **reply_out)
+{
+    char err[256];
+    Haven__Reply *r = NULL;
+    if (hv_request_validate(req, err, sizeof err) < 0) {
+        hv_cli_error(self->prog, "%s", err);
+        return EX_USAGE;
+    }
+    int rc = hv_cli_call(self, req, &r);
+    if (rc != EX_OK)
+        return rc;
+    if ((int) r->body_case != body_case) {
+        /* a broker that answers OK with the wrong thing is not to be believed */
+        hv_cli_error(self->prog, "the broker's answer is not what was asked for; nothing was done with it");
+        haven__reply__free_unpacked(r, NULL);
+        return EX_PROTOCOL;
+    }
+    *reply_out = r;
+    return EX_OK;
+}
+
+int
 hv_cli_request(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out)
 {
     char err[256];

@@ -21,6 +21,10 @@ void hv_cli_destroy(hv_cli_t **self_p);
 
 const hv_clientcfg_t *hv_cli_config(const hv_cli_t *self);
 const hv_keys_t *hv_cli_keys(const hv_cli_t *self);
+/* hv_cli_request (the request is validated first), and the reply must carry
+ * body_case (a Haven__Reply body): otherwise one sentence and EX_PROTOCOL. */
+int hv_cli_call_for(hv_cli_t *self, Haven__Request *req, int body_case, Haven__Reply **reply_out);
+
 /* The administrators' signing keys this client trusts; NULL (with a
  * sentence on stderr) if the configuration names none. */
 struct hv_trust;

@@ -230,13 +230,19 @@ Test(trust, certify_issues_a_certificate_for_the_registered_key_only)
     hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "principal", "list", NULL);
     cr_assert(strstr(r.out, "certified until"), "%s", r.out);
     snprintf(pub, sizeof pub, "%s/idva-1.pub", h.dir);
-    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "certify", "--name", "idva-1", "--public-key", pub, NULL);
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "certify", "--name", "idva-1", "--role", "idva",
+           "--public-key", pub, NULL);
     cr_assert_eq(r.code, 0, "%s", r.err);
     cr_assert(strstr(r.out, "certified idva-1"), "%s", r.out);
+    /* what is certified is what the administrator says, not what the broker lists */
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "certify", "--name", "idva-1", "--role", "agent",
+           "--provider", "refuge-a", "--public-key", pub, NULL);
+    cr_assert_eq(r.code, 65, "%d %s", r.code, r.err);
+    cr_assert(strstr(r.err, "not as you said"), "%s", r.err);
     hh_unregistered(&h, "someone-else", other, sizeof other);
     snprintf(other, sizeof other, "%s/someone-else.pub", h.dir);
-    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "certify", "--name", "idva-1", "--public-key", other,
-           NULL);
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "certify", "--name", "idva-1", "--role", "idva",
+           "--public-key", other, NULL);
     cr_assert_eq(r.code, 65, "another key is not certified as idva-1: %d %s", r.code, r.err);
     cr_assert(strstr(r.err, "not the key registered"), "%s", r.err);
     /* the IDVA still works with its renewed certificate */
