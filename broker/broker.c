@@ -361,10 +361,14 @@ s_watch_record(void *arg, const void *key, size_t klen, const void *val, size_t 
     return 0;
 }
 
+/* A unit is named by provider and unit name, not by its index position: a
+ * deletion later in the same refresh moves another unit into that slot. */
 typedef struct s_alert {
     char watch[17];
     uint8_t key[32];
-    uint32_t unit;
+    char provider[HV_ID_MAX + 1];
+    char unit_name[HV_ID_MAX + 1];
+    uint32_t unit;               /* index, looked up again when delivered */
 } s_alert_t;
 
 static void
@@ -385,7 +389,8 @@ s_alert_found(void *arg, const char *id, const uint8_t key[32])
     s_alert_t *a = &self->alerts[self->n_alerts++];
     memcpy(a->watch, id, 17);
     memcpy(a->key, key, 32);
-    a->unit = UINT32_MAX;        /* set by the caller */
+    a->unit = UINT32_MAX;
+    a->provider[0] = a->unit_name[0] = '\0';  /* set by the caller */
 }
 
 /* A unit that just became available: which watches does it answer? */
@@ -404,8 +409,10 @@ s_check_watches(brk_broker_t *self, const char *provider, const char *unit)
     const brk_avail_t *avail = brk_index_available(self->index, &n);
     size_t before = self->n_alerts;
     brk_watches_match(self->watches, self->index, &avail[u->avail_pos], s_now(), s_alert_found, self);
-    for (size_t i = before; i < self->n_alerts; i++)
-        self->alerts[i].unit = (uint32_t) idx;
+    for (size_t i = before; i < self->n_alerts; i++) {
+        snprintf(self->alerts[i].provider, sizeof self->alerts[i].provider, "%s", provider);
+        snprintf(self->alerts[i].unit_name, sizeof self->alerts[i].unit_name, "%s", unit);
+    }
 }
 
 static bool
@@ -852,6 +859,27 @@ s_audit(brk_broker_t *self, MDB_txn *txn, const brk_request_t *r)
     return brk_audit_append(self->audit_key, self->store, txn, &rec);
 }
 
+/* Was the sender revoked earlier in this same batch? The principal cache
+ * follows only after the commit, so a write queued behind its sender's
+ * revocation must be checked against the transaction. */
+static bool
+s_revoked_in_batch(brk_broker_t *self, MDB_txn *txn, const brk_request_t *r)
+{
+    bool touched = false;
+    for (size_t i = 0; i < self->ctx.n_dirty && !touched; i++)
+        touched = self->ctx.dirty[i].kind == BRK_DIRTY_PRINCIPAL
+                  && memcmp(self->ctx.dirty[i].key, r->who.curve, 32) == 0;
+    if (!touched)
+        return false;
+    Haven__Principal *p = NULL;
+    if (brk_store_get_msg(self->store, txn, BRK_DB_PRINCIPALS, r->who.curve, 32, &haven__principal__descriptor,
+                          (ProtobufCMessage **) &p) < 0)
+        return true;             /* gone or unreadable: refuse */
+    bool revoked = p->has_revoked && p->revoked;
+    haven__principal__free_unpacked(p, NULL);
+    return revoked;
+}
+
 /* Apply the batch's writes and record every request in the audit log, in
  * one transaction; on MDB_MAP_FULL, grow the map and do it all again (the
  * dead transaction kept nothing). */
@@ -869,7 +897,10 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
         rc = brk_store_begin(self->store, NULL, true, &txn);
         for (size_t i = 0; rc == 0 && i < n; i++) {
             brk_request_t *r = &batch[i];
-            if (write[i]) {
+            if (write[i] && s_revoked_in_batch(self, txn, r)) {
+                brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
+                                "this key (%s) has been revoked; ask your Haven administrator", r->who.name);
+            } else if (write[i]) {
                 const s_op_t *op = s_op(r->req->body_case);
                 MDB_txn *child = NULL;
                 size_t dirty_mark = self->ctx.n_dirty;
@@ -987,8 +1018,11 @@ s_run_hook(brk_broker_t *self, const char *json)
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0)
             dup2(devnull, 1);
-        /* LMDB opens data.mdb without O_CLOEXEC: close everything else */
-        close_range(3, ~0U, 0);
+        /* LMDB opens data.mdb without O_CLOEXEC: close everything else
+         * (one by one where the kernel has no close_range) */
+        if (close_range(3, ~0U, 0) < 0)
+            for (long fd = 3, max = sysconf(_SC_OPEN_MAX); fd < max; fd++)
+                close((int) fd);
         execl(self->cfg->hook, self->cfg->hook, (char *) NULL);
         _exit(127);
     }
@@ -1166,9 +1200,17 @@ s_deliver_alerts(brk_broker_t *self)
         return;
     int64_t now = s_now();
     size_t keep = 0;
-    for (size_t i = 0; i < self->n_alerts; i++)
-        if (s_coalesce(self, &self->alerts[i], now))
-            self->alerts[keep++] = self->alerts[i];
+    for (size_t i = 0; i < self->n_alerts; i++) {
+        /* the refresh is over: find each unit again by name, and drop the
+         * alert if it went, or is no longer available */
+        s_alert_t *a = &self->alerts[i];
+        int idx = brk_index_find_unit(self->index, a->provider, a->unit_name);
+        if (idx < 0 || brk_index_unit(self->index, (uint32_t) idx)->avail_pos == UINT32_MAX)
+            continue;
+        a->unit = (uint32_t) idx;
+        if (s_coalesce(self, a, now))
+            self->alerts[keep++] = *a;
+    }
     self->n_alerts = keep;
     if (!self->n_alerts)
         return;
@@ -1389,19 +1431,29 @@ static void
 s_audit_upkeep(brk_broker_t *self)
 {
     int64_t now = s_now();
-    size_t pruned = 0;
+    brk_audit_pruned_t pr;
     int rc = brk_audit_maintain(self->audit_key, self->store,
-                                brk_audit_cutoff(now, (int) self->cfg->audit_retention_months), now, 50, &pruned);
+                                brk_audit_cutoff(now, (int) self->cfg->audit_retention_months), now, 50, &pr);
+    if (pr.keyed_now)
+        brk_log(BRK_LOG_WARN, "the audit log's head carries no MAC: this is a store from before keyed audit, or "
+                "someone without broker.key rewrote the log and stripped its MACs; nothing here can tell which. "
+                "The chain is keyed from record %llu on; the records before it are never pruned: check them "
+                "against a head kept elsewhere (haven-admin audit verify --head FILE)",
+                (unsigned long long) pr.keyed_seq);
     if (rc == -EILSEQ)
         brk_log(BRK_LOG_ERROR, "the audit log fails its check, so nothing is pruned: run haven-admin audit "
                 "verify to see where");
     else if (rc < 0)
         brk_log(BRK_LOG_ERROR, "pruning the audit log failed: %s", strerror(-rc));
-    else if (pruned)
+    else if (pr.pruned)
         brk_log(BRK_LOG_INFO, "counted %zu audit records older than %lld months into monthly totals and removed "
-                "them", pruned, (long long) self->cfg->audit_retention_months);
+                "them", pr.pruned, (long long) self->cfg->audit_retention_months);
     if (now < self->next_head)
         return;
+    if (rc == 0 && pr.held)      /* at start and hourly, with the head */
+        brk_log(BRK_LOG_WARN, "audit record %llu is older than [audit] retention but carries no MAC, so neither "
+                "it nor any after it is pruned: the key cannot vouch for it (from before keyed audit, or its "
+                "MAC stripped)", (unsigned long long) pr.held);
     MDB_txn *txn = NULL;
     Haven__AuditHead head;
     uint8_t hash[32], sig[64];

@@ -16,6 +16,8 @@ typedef struct {
     s_bucket_t rate[BRK_RATE__COUNT];
     uint32_t in_batch;           /* requests in this poll cycle */
     uint32_t conns;              /* connections that sent a request */
+    int64_t *admitted;           /* when ZAP admitted connections that have not spoken yet */
+    uint32_t n_admitted;
 } s_key_t;
 
 typedef struct {
@@ -64,6 +66,14 @@ s_free(void *data, void *p)
 }
 
 static void
+s_key_free(void *p)
+{
+    s_key_t *k = p;
+    g_free(k->admitted);
+    g_free(k);
+}
+
+static void
 s_conn_free(void *p)
 {
     s_conn_t *c = p;
@@ -78,7 +88,7 @@ brk_guard_new(const brk_config_t *cfg)
     if (!self)
         return NULL;
     self->cfg = cfg;
-    self->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    self->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, s_key_free);
     self->conns = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, s_conn_free);
     self->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     self->budget = (size_t) cfg->batch_memory_mb << 20;
@@ -155,11 +165,37 @@ brk_guard_conn_attach(brk_guard_t *self, int fd, const char *z85, const char *na
     if (c->z85)
         return 0;
     s_key_t *k = s_key(self, z85);
+    if (k->n_admitted) {         /* it is one ZAP admitted: it spoke now */
+        memmove(k->admitted, k->admitted + 1, --k->n_admitted * sizeof *k->admitted);
+    }
     if ((int64_t) k->conns >= self->cfg->connections_per_key)
         return -EMFILE;
     c->z85 = g_strdup(z85);
     k->conns++;
     return 0;
+}
+
+/* Admissions older than silent_connection have spoken or been closed. */
+static void
+s_expire_admitted(const brk_guard_t *self, s_key_t *k, int64_t now_ms)
+{
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < k->n_admitted; i++)
+        if (now_ms - k->admitted[i] <= self->cfg->silent_connection_s * 1000)
+            k->admitted[keep++] = k->admitted[i];
+    k->n_admitted = keep;
+}
+
+bool
+brk_guard_conn_admit(brk_guard_t *self, const char *z85, int64_t now_ms)
+{
+    s_key_t *k = s_key(self, z85);
+    s_expire_admitted(self, k, now_ms);
+    if ((int64_t) (k->conns + k->n_admitted) >= self->cfg->connections_per_key)
+        return false;
+    k->admitted = g_renew(int64_t, k->admitted, k->n_admitted + 1);
+    k->admitted[k->n_admitted++] = now_ms;
+    return true;
 }
 
 bool

@@ -53,8 +53,12 @@ void brk_guard_conn_close(brk_guard_t *self, int fd);
  * Returns 0, or -EMFILE if this is a new connection for a key that already
  * has limits.connections_per_key (drop the connection). */
 int brk_guard_conn_attach(brk_guard_t *self, int fd, const char *z85, const char *name);
-/* True if the key may not open another connection (for the ZAP handler). */
+/* True if the key may not open another connection. */
 bool brk_guard_conn_full(const brk_guard_t *self, const char *z85);
+/* For the ZAP handler: admit one more connection of the key, counting it
+ * until it sends its first request (or silent_connection passes), so
+ * connections that never speak are limited too. False: refuse it. */
+bool brk_guard_conn_admit(brk_guard_t *self, const char *z85, int64_t now_ms);
 /* Call fn for each connection accepted before now_ms - silent_ms that has
  * sent no request yet, and each connection of the key z85 (NULL: none). */
 void brk_guard_conn_each_to_drop(brk_guard_t *self, int64_t now_ms, int64_t silent_ms, const char *z85,

@@ -348,6 +348,14 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
                              o.unit, o.provider, hv_unit_status_name(u->status));
         goto out;
     }
+    /* Emergency units are for on-call officers: an offer that names one
+     * (however it was made) does not let anyone else hold it. */
+    int pidx = brk_index_find_provider(ctx->index, o.provider);
+    if (pidx >= 0 && brk_index_provider(ctx->index, (uint32_t) pidx)->kind == HAVEN__KIND__KIND_EMERGENCY
+        && r->who.role != HAVEN__ROLE__ROLE_ONCALL) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN, "emergency units are for on-call officers");
+        goto out;
+    }
     if (o.need_len)
         need = haven__need__unpack(NULL, o.need_len, o.need);
     if ((rc = s_still_matches(ctx, r, &o, need)) != 0)
@@ -479,8 +487,14 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     int rc = s_load_own(ctx, txn, r, a->hold, true, &h);
     if (rc)
         return rc;
+    const brk_principal_t *holder = h->idva_key.len == 32 ? brk_principals_find(ctx->principals, h->idva_key.data)
+                                                          : NULL;
     if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
         rc = s_not_pending(r, h);
+    } else if (!holder || holder->revoked) {
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                             "hold %s was withdrawn: the key of %s was revoked, so nothing may be sent to it",
+                             h->id, h->idva ? h->idva : "the IDVA");
     } else if (h->idva_seal_key.len != 32
                || memcmp(a->address->recipient.data, h->idva_seal_key.data, 32) != 0) {
         rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
@@ -747,20 +761,37 @@ brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more)
 int
 brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out)
 {
-    s_scan_t s = { .ctx = ctx, .idva = key, .pending_only = true, .collect = true };
+    s_scan_t s = { .ctx = ctx, .idva = key, .collect = true };
     s.list.desc = &haven__hold__descriptor;
     int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+    size_t withdrawn = 0;
     for (size_t i = 0; rc == 0 && i < s.list.n; i++) {
         Haven__Hold *h = (Haven__Hold *) s.list.items[i];
+        if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
+            /* An address or message waiting for the revoked key goes now,
+             * not after address_retention: whoever took the key must not
+             * open it from a backup. */
+            if (!h->address && !h->message)
+                continue;
+            if (h->address)
+                haven__sealed__free_unpacked(h->address, NULL);
+            if (h->message)
+                haven__sealed__free_unpacked(h->message, NULL);
+            h->address = h->message = NULL;
+            rc = s_put_hold(ctx, txn, h);
+            continue;
+        }
         if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_WITHDRAWN)) == 0
             && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
                                 HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0
-            && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WITHDRAWN, h->provider, h->id, NULL)) == 0)
+            && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WITHDRAWN, h->provider, h->id, NULL)) == 0) {
             brk_log(BRK_LOG_INFO, "hold %s on %s/%s withdrawn: its holder's key was revoked", h->id,
                     h->provider, h->unit);
+            withdrawn++;
+        }
     }
     if (rc == 0)
-        *count_out = s.list.n;
+        *count_out = withdrawn;
     brk_store_list_free(&s.list);
     return rc;
 }

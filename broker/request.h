@@ -125,8 +125,9 @@ const char *brk_ctx_region(const brk_ctx_t *ctx, int district);
 int brk_deadline(brk_ctx_t *ctx, MDB_txn *txn, int64_t when, char kind, const char *id, bool add);
 
 /* Withdraw every pending hold of the principal with this curve key (its key
- * was revoked): each unit is offered again and its provider told. Sets
- * *count_out. Returns 0 or -errno. */
+ * was revoked): each unit is offered again and its provider told; sealed
+ * addresses and messages waiting for it on its closed holds are deleted.
+ * Sets *count_out to the holds withdrawn. Returns 0 or -errno. */
 int brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out);
 
 /* End every watch of the principal with this curve key, and empty its

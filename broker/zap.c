@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 #include "log.h"
 #include "zap.h"
@@ -16,6 +17,14 @@ s_send(void *sock, const void *data, size_t len, int more)
 }
 
 static int s_quiet;             /* the self-test's refusal is not news */
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int
 brk_zap_handle(void *sock, const brk_principals_t *principals, brk_guard_t *guard)
@@ -48,7 +57,7 @@ brk_zap_handle(void *sock, const brk_principals_t *principals, brk_guard_t *guar
         && zmq_msg_size(&frames[5]) == 5 && memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0
         && zmq_msg_size(&frames[6]) == 32) {
         p = brk_principals_find(principals, zmq_msg_data(&frames[6]));
-        if (p && !p->revoked && guard && brk_guard_conn_full(guard, p->curve_z85)) {
+        if (p && !p->revoked && guard && !brk_guard_conn_admit(guard, p->curve_z85, s_now_ms())) {
             text = "too many connections for this key";
             brk_guard_refused(guard, p->name, BRK_REFUSE_CONNECTIONS);
         } else if (p && !p->revoked) {

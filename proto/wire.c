@@ -486,18 +486,42 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
     return s_fail(err, errlen, "unknown operation %d", (int) r->body_case);
 }
 
+/* An allocator that remembers whether the one it wraps refused: protobuf-c
+ * does not say why an unpack failed. */
+typedef struct {
+    ProtobufCAllocator *inner;
+    bool refused;
+} s_watched_t;
+
+static void *
+s_watched_alloc(void *data, size_t size)
+{
+    s_watched_t *w = data;
+    void *p = w->inner->alloc(w->inner->allocator_data, size);
+    if (!p)
+        w->refused = true;
+    return p;
+}
+
+static void
+s_watched_free(void *data, void *p)
+{
+    s_watched_t *w = data;
+    w->inner->free(w->inner->allocator_data, p);
+}
+
 int
 hv_request_decode_alloc(const uint8_t *data, size_t len, ProtobufCAllocator *alloc,
                         Haven__Request **req_out, uint64_t *id_out, char *err, size_t errlen)
 {
-    Haven__Request *r = haven__request__unpack(alloc, len, data);
+    s_watched_t watched = { alloc, false };
+    ProtobufCAllocator wrapper = { s_watched_alloc, s_watched_free, &watched };
+    Haven__Request *r = haven__request__unpack(alloc ? &wrapper : NULL, len, data);
     *id_out = 0;
     if (!r) {
-        /* protobuf-c does not say why; the peek tells bad bytes from a
-         * refused allocation */
         uint64_t id;
         int body;
-        if (hv_request_peek(data, len, &id, &body) == 0 && alloc) {
+        if (watched.refused && hv_request_peek(data, len, &id, &body) == 0) {
             *id_out = id;
             snprintf(err, errlen, "the request needs more memory than the broker gives one batch; "
                      "send it again shortly, or send less at once");

@@ -736,3 +736,52 @@ Test(bounds, every_pipelined_refused_request_gets_a_reply)
     s_identity_free(&id);
     cr_assert_eq(answered, n, "%d of %d pipelined refused requests were answered", answered, n);
 }
+
+/* ---------------------------------------------------------------- silent connections */
+
+/* The handshake's outcome on s, from its monitor: 1 admitted, 0 refused. */
+static int
+s_handshake(void *ctx, void *s, const s_id_t *id, int n)
+{
+    char mon[64];
+    snprintf(mon, sizeof mon, "inproc://bounds-silent-%d", n);
+    cr_assert_eq(zmq_socket_monitor(s, mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                                               | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL), 0);
+    void *m = zmq_socket(ctx, ZMQ_PAIR);
+    cr_assert_eq(zmq_connect(m, mon), 0);
+    s_connect(s, id);
+    zmq_pollitem_t item = { m, 0, ZMQ_POLLIN, 0 };
+    cr_assert_eq(zmq_poll(&item, 1, 10000), 1, "no handshake outcome for connection %d", n);
+    zmq_msg_t ev;
+    zmq_msg_init(&ev);
+    cr_assert_geq(zmq_msg_recv(&ev, m, 0), 0);
+    uint16_t event;
+    memcpy(&event, zmq_msg_data(&ev), 2);
+    zmq_msg_close(&ev);
+    while (zmq_msg_init(&ev) == 0 && zmq_msg_recv(&ev, m, ZMQ_DONTWAIT) >= 0)
+        zmq_msg_close(&ev);
+    zmq_msg_close(&ev);
+    zmq_close(m);
+    return event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+}
+
+/* Connections that never send a request count too: with
+ * connections_per_key = 2, a key's third silent connection is refused at
+ * the handshake (before, silent ones were counted only once they spoke). */
+Test(bounds, silent_connections_count_toward_connections_per_key)
+{
+    s_world("[limits]\nconnections_per_key = 2\n", 1);
+    s_id_t id;
+    s_identity(idva, &id);
+    void *ctx = zmq_ctx_new(), *socks[3];
+    for (int i = 0; i < 3; i++) {
+        socks[i] = s_dealer(ctx, &id);
+        int ok = s_handshake(ctx, socks[i], &id, i);
+        cr_assert_eq(ok, i < 2, "silent connection %d of a key with connections_per_key = 2 was %s", i + 1,
+                     ok ? "admitted" : "refused");
+    }
+    for (int i = 0; i < 3; i++)
+        zmq_close(socks[i]);
+    zmq_ctx_term(ctx);
+    s_identity_free(&id);
+}

@@ -528,3 +528,159 @@ Test(insiders, republishing_a_catalog_leaks_nothing)
     cr_assert_eq(r.code, 0, "republish: %s", r.err);
     hh_stop(&h);
 }
+
+/* ---------------------------------------------------------------- found by review */
+
+#include <zmq.h>
+#include "../../broker/store.h"
+#include "../../proto/clientcfg.h"
+#include "../../proto/conn.h"
+#include "../../proto/keys.h"
+#include "../../proto/wire.h"
+
+/* A DEALER with conf's identity, connected to the broker. */
+static void *
+s_raw(void *ctx, const char *conf, hv_keys_t **keys_out)
+{
+    char err[512];
+    hv_clientcfg_t *cfg = NULL;
+    hv_pubkey_t broker;
+    cr_assert_eq(hv_clientcfg_load(conf, &cfg, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(hv_keys_load(cfg->key, keys_out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(hv_pubkey_load(cfg->broker_key, &broker, err, sizeof err), 0, "%s", err);
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    cr_assert_eq(hv_curve_client(s, *keys_out, broker.curve), 0);
+    cr_assert_eq(zmq_connect(s, cfg->endpoint), 0);
+    hv_clientcfg_destroy(&cfg);
+    return s;
+}
+
+static void
+s_send(void *s, Haven__Request *req)
+{
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(hv_pack(&req->base, &buf, &len), 0);
+    cr_assert_eq(zmq_send(s, buf, len, 0), (int) len);
+    free(buf);
+}
+
+static int
+s_status(void *s)
+{
+    zmq_pollitem_t item = { s, 0, ZMQ_POLLIN, 0 };
+    cr_assert_eq(zmq_poll(&item, 1, 10000), 1, "no reply");
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    cr_assert_geq(zmq_msg_recv(&m, s, 0), 0);
+    Haven__Reply *rep = NULL;
+    cr_assert_eq(hv_reply_decode(zmq_msg_data(&m), zmq_msg_size(&m), &rep), 0);
+    int status = rep->status;
+    haven__reply__free_unpacked(rep, NULL);
+    zmq_msg_close(&m);
+    return status;
+}
+
+/* An alert names its unit by identity: here, in one poll cycle, room-2
+ * becomes available (a watch matches it) and a publish withdraws room-1
+ * and adds room-3, which moves units about in the index. The alert must
+ * still be for room-2 (it was for room-3 when units were named by their
+ * index position). The broker is stopped meanwhile, so both requests are
+ * waiting when it resumes and land in the same cycle. */
+Test(insiders, an_alert_names_the_unit_that_matched_even_when_units_move)
+{
+    hv_keys_t *keys = NULL;
+    hh_run(&h, &r, "haven", "--config", idva, "watch", "--gender", "woman", "--for", "1h", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    void *ctx = zmq_ctx_new();
+    void *s = s_raw(ctx, agent, &keys);
+    Haven__Request ping = HAVEN__REQUEST__INIT;
+    Haven__Ping p = HAVEN__PING__INIT;
+    ping.id = 1;
+    ping.body_case = HAVEN__REQUEST__BODY_PING;
+    ping.ping = &p;
+    s_send(s, &ping);
+    cr_assert_eq(s_status(s), HAVEN__STATUS__STATUS_OK, "the connection is up");
+
+    kill(h.broker, SIGSTOP);
+    Haven__UnitSet set = HAVEN__UNIT_SET__INIT;
+    set.provider = "refuge-a";
+    set.unit = "room-2";
+    set.status = HAVEN__UNIT_STATUS__UNIT_AVAILABLE;
+    set.version = 1000;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.id = 2;
+    req.body_case = HAVEN__REQUEST__BODY_UNIT_SET;
+    req.unit_set = &set;
+    s_send(s, &req);
+    Haven__Service svc = HAVEN__SERVICE__INIT;
+    svc.has_genders = 1;
+    svc.genders = HAVEN__GENDERS__GENDERS_WOMEN;
+    Haven__UnitSpec u2 = HAVEN__UNIT_SPEC__INIT, u3 = HAVEN__UNIT_SPEC__INIT, *units[] = { &u2, &u3 };
+    u2.name = "room-2";
+    u3.name = "room-3";
+    u2.has_max_occupants = u3.has_max_occupants = 1;
+    u2.max_occupants = u3.max_occupants = 3;
+    Haven__Publish pub = HAVEN__PUBLISH__INIT;
+    pub.provider = "refuge-a";
+    pub.service = &svc;
+    pub.n_units = 2;
+    pub.units = units;
+    pub.version = 1001;
+    req.id = 3;
+    req.body_case = HAVEN__REQUEST__BODY_PUBLISH;
+    req.publish = &pub;
+    s_send(s, &req);
+    kill(h.broker, SIGCONT);
+    cr_assert_eq(s_status(s), HAVEN__STATUS__STATUS_OK);
+    cr_assert_eq(s_status(s), HAVEN__STATUS__STATUS_OK);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    hv_keys_destroy(&keys);
+
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "inbox", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    json_t *doc = hh_json(&r), *a;
+    size_t i;
+    json_array_foreach(json_object_get(doc, "alerts"), i, a)
+        cr_assert_str_eq(json_string_value(json_object_get(a, "unit")), "room-2",
+                         "the alert names another unit than the one that matched: %s", r.out);
+    cr_assert_geq(json_array_size(json_object_get(doc, "alerts")), 1, "room-2's alert: %s", r.out);
+    json_decref(doc);
+}
+
+/* Revoking a key also deletes the sealed addresses waiting for it: whoever
+ * took the key must not open them from the store or a backup. */
+Test(insiders, revocation_deletes_the_addresses_waiting_for_the_key)
+{
+    char token[1024], id[32], dir[512];
+    hh_run(&h, &r, "haven-agent", "--config", agent, "set", "room-1", "available", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "search", "--gender", "woman", NULL);
+    json_t *doc = hh_json(&r);
+    snprintf(token, sizeof token, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(doc, "offers"), 0), "offer")));
+    json_decref(doc);
+    hh_run(&h, &r, "haven", "--config", idva, "hold", token, NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    snprintf(id, sizeof id, "%.16s", r.out);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "accept", id, NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "principal", "revoke", "idva-1", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_stop(&h);
+    brk_store_t *store = NULL;
+    MDB_txn *txn = NULL;
+    Haven__Hold *hold = NULL;
+    snprintf(dir, sizeof dir, "%s/data", h.dir);
+    cr_assert_eq(brk_store_open(dir, 64 << 20, &store), 0);
+    cr_assert_eq(brk_store_begin(store, NULL, false, &txn), 0);
+    cr_assert_eq(brk_store_get_msg(store, txn, BRK_DB_HOLDS, id, 16, &haven__hold__descriptor,
+                                   (ProtobufCMessage **) &hold), 0);
+    cr_assert_eq(hold->state, HAVEN__HOLD_STATE__HOLD_ACCEPTED, "the referral's outcome is kept");
+    cr_assert_null(hold->address, "the sealed address for the revoked key is still in the store");
+    haven__hold__free_unpacked(hold, NULL);
+    brk_store_abort(txn);
+    brk_store_destroy(&store);
+    hh_restart(&h);
+}

@@ -525,3 +525,24 @@ Test(wire, decoding_through_an_allocator_uses_only_it)
     cr_assert_eq(c.live, 0);
     free(buf);
 }
+
+/* A request protobuf-c cannot decode is malformed, not "out of memory",
+ * when the allocator refused nothing: a ping whose body is cut short. */
+Test(wire, a_malformed_request_through_an_allocator_is_not_called_out_of_memory)
+{
+    /* id 7, then a ping whose 2 bytes hold a field running past them: the
+     * top level reads fine (the broker's peek accepts it), the body not */
+    static const uint8_t cut[] = { 0x08, 0x07, 0x52, 0x02, 0x0a, 0x05 };
+    uint64_t peek_id;
+    int body;
+    cr_assert_eq(hv_request_peek(cut, sizeof cut, &peek_id, &body), 0);
+    s_count_t c = { 0, 0 };
+    ProtobufCAllocator counting = { s_count_alloc, s_count_free, &c };
+    Haven__Request *out = NULL;
+    uint64_t id;
+    char err[256];
+    cr_assert_eq(hv_request_decode_alloc(cut, sizeof cut, &counting, &out, &id, err, sizeof err), -EBADMSG,
+                 "%s", err);
+    cr_assert(strstr(err, "not a valid Haven request"), "%s", err);
+    cr_assert_eq(c.live, 0);
+}
