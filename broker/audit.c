@@ -4,7 +4,8 @@
  * the MAC over them, since the chain is keyed), so that cutting records
  * off the end is found too; meta "audit-base" the signed AuditHead of the
  * last record pruned; meta "audit-total/" + a packed summary record -> be64
- * count, the monthly totals pruned records leave for the reports. */
+ * count and a MAC over key and count (40 bytes), the monthly totals pruned
+ * records leave for the reports. */
 #include <errno.h>
 #include <glib.h>
 #include <inttypes.h>
@@ -27,6 +28,7 @@ static const char s_tag_record[] = "haven audit record mac v1";
 static const char s_tag_head_mac[] = "haven audit head mac v1";
 static const char s_tag_head[] = "haven audit head v1";
 static const char s_tag_base[] = "haven audit base v1";
+static const char s_tag_total[] = "haven audit total mac v1";
 
 struct brk_audit_key {
     uint8_t chain[32];           /* the MAC key: crypto_kdf "hvaudit1", subkey 2 */
@@ -150,21 +152,51 @@ s_head_read(brk_store_t *store, MDB_txn *txn, s_head_t *h)
     return 0;
 }
 
+/* The time of record seq, or -ENOENT if it is gone or does not decode. */
+static int
+s_record_at(brk_store_t *store, MDB_txn *txn, uint64_t seq, int64_t *at_out)
+{
+    uint8_t k[8];
+    Haven__AuditRecord *r = NULL;
+    s_be64(seq, k);
+    int rc = brk_store_get_msg(store, txn, BRK_DB_AUDIT, k, 8, &haven__audit_record__descriptor,
+                               (ProtobufCMessage **) &r);
+    if (rc == -EBADMSG)
+        return -ENOENT;
+    if (rc < 0)
+        return rc;
+    if (!r->has_at)
+        rc = -ENOENT;
+    else
+        *at_out = r->at;
+    haven__audit_record__free_unpacked(r, NULL);
+    return rc;
+}
+
 int
 brk_audit_append(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, Haven__AuditRecord *rec)
 {
     uint8_t head[72], hash[32], mac[32], k[8];
     s_head_t h;
+    int64_t at = rec->at, last_at;
     int rc = s_head_read(store, txn, &h);
     if (rc < 0)
         return rc;
+    /* Never back in time (a clock set back): verify and pruning refuse a
+     * log that goes back, since that is how backdated records show. */
+    if (h.seq > 0 && (rc = s_record_at(store, txn, h.seq, &last_at)) < 0 && rc != -ENOENT)
+        return rc;
+    if (h.seq > 0 && rc == 0 && rec->has_at && rec->at < last_at)
+        rec->at = last_at;
     rec->has_seq = 1;
     rec->seq = h.seq + 1;
     rec->has_prev = 1;
     rec->prev = (ProtobufCBinaryData) { 32, h.hash };
     rec->has_hash = rec->has_mac = 0;
-    if ((rc = s_hash(rec, hash)) < 0)
+    if ((rc = s_hash(rec, hash)) < 0) {
+        rec->at = at;
         return rc;
+    }
     rec->has_hash = 1;
     rec->hash = (ProtobufCBinaryData) { 32, hash };
     if (key) {
@@ -174,6 +206,7 @@ brk_audit_append(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, H
     }
     s_be64(rec->seq, k);
     rc = brk_store_put_msg(store, txn, BRK_DB_AUDIT, k, sizeof k, &rec->base);
+    rec->at = at;
     rec->prev = rec->hash = rec->mac = (ProtobufCBinaryData) { 0, NULL };
     rec->has_prev = rec->has_hash = rec->has_mac = 0;
     if (rc < 0)
@@ -243,6 +276,48 @@ s_base_read(brk_store_t *store, MDB_txn *txn, Haven__AuditHead **base_out)
     return rc;
 }
 
+/* A monthly total's MAC, over its key (the summary) and its count, so that
+ * a count cannot be made up or moved to another month without the key. */
+static void
+s_total_mac(const brk_audit_key_t *key, const void *kd, size_t klen, uint64_t count, uint8_t mac[32])
+{
+    uint8_t buf[520];
+    memcpy(buf, kd, klen);       /* an LMDB key: 511 bytes at most */
+    s_be64(count, buf + klen);
+    s_mac(key, s_tag_total, buf, klen + 8, mac);
+}
+
+static bool
+s_total_ok(const brk_audit_key_t *key, const void *kd, size_t klen, const void *val, size_t vlen)
+{
+    uint8_t mac[32];
+    if (vlen != 40 || klen > 511)
+        return false;
+    s_total_mac(key, kd, klen, s_unbe64(val), mac);
+    return sodium_memcmp(mac, (const uint8_t *) val + 8, 32) == 0;
+}
+
+typedef struct {
+    const brk_audit_key_t *key;
+    int64_t bad_month;           /* of the first total that fails, or -1 */
+} s_total_check_t;
+
+static int
+s_total_check(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    s_total_check_t *t = arg;
+    if (s_total_ok(t->key, key, klen, val, vlen))
+        return 0;
+    Haven__AuditRecord *r = klen > sizeof TOTAL_PREFIX - 1
+                                ? haven__audit_record__unpack(NULL, klen - (sizeof TOTAL_PREFIX - 1),
+                                                              (const uint8_t *) key + sizeof TOTAL_PREFIX - 1)
+                                : NULL;
+    t->bad_month = r ? r->at : 0;
+    if (r)
+        haven__audit_record__free_unpacked(r, NULL);
+    return 1;
+}
+
 /* ---------------------------------------------------------------- verify */
 
 typedef struct {
@@ -250,6 +325,9 @@ typedef struct {
     brk_audit_result_t *out;
     uint64_t expect;             /* the next seq */
     uint8_t prev[32];
+    bool pruned;                 /* there is a base: the records before were keyed */
+    bool have_at;
+    int64_t prev_at;             /* the time of the record before */
     bool failed;
 } s_verify_t;
 
@@ -292,6 +370,12 @@ s_verify_one(void *arg, const void *key, size_t klen, const void *val, size_t vl
     else if (!r->has_mac && out->keyed_from)
         stop = s_fail(v, seq, "record %llu has no MAC although the chain is keyed from record %llu: it was "
                       "rewritten without the broker's key", s, (unsigned long long) out->keyed_from);
+    else if (!r->has_mac && v->pruned)
+        stop = s_fail(v, seq, "record %llu has no MAC although the records before it were pruned, which only "
+                      "keyed records are: it was rewritten without the broker's key", s);
+    else if (v->have_at && (!r->has_at || r->at < v->prev_at))
+        stop = s_fail(v, seq, "record %llu is dated before record %llu: it was backdated or moved (the broker "
+                      "never dates a record before the one before it)", s, s - 1);
     if (!stop && r->has_mac) {
         if (!out->keyed_from)
             out->keyed_from = seq;
@@ -311,6 +395,19 @@ s_verify_one(void *arg, const void *key, size_t klen, const void *val, size_t vl
                           "was rewritten", s);
         else
             out->head_checked = true;
+    }
+    /* A head whose record was pruned: a checkpoint the broker signed may
+     * name that record, and then says what its hash was. */
+    if (!stop && c->head && r->checkpoint && c->head->seq == r->checkpoint->seq && c->head->seq < out->first) {
+        if (memcmp(c->head->hash.data, r->checkpoint->hash.data, 32) != 0)
+            stop = s_fail(v, seq, "the checkpoint at record %llu names another record %llu than the head kept "
+                          "elsewhere: the log was rewritten", s, (unsigned long long) c->head->seq);
+        else
+            out->head_checked = true;
+    }
+    if (!stop && r->has_at) {
+        v->have_at = true;
+        v->prev_at = r->at;
     }
     haven__audit_record__free_unpacked(r, NULL);
     if (stop)
@@ -349,6 +446,7 @@ brk_audit_verify(brk_store_t *store, MDB_txn *txn, const brk_audit_check_t *chec
             return -EILSEQ;
         }
         v.expect = base->seq + 1;
+        v.pruned = base->seq > 0;
         memcpy(v.prev, base->hash.data, 32);
         if (check->head && check->head->seq == base->seq) {
             if (memcmp(check->head->hash.data, base->hash.data, 32) == 0)
@@ -388,12 +486,23 @@ brk_audit_verify(brk_store_t *store, MDB_txn *txn, const brk_audit_check_t *chec
                  (unsigned long long) n, (unsigned long long) h.seq);
         return -EILSEQ;
     }
-    if (out->keyed_from && check->key) {
+    /* With the key, a log that has records must be keyed, head and all:
+     * MACs sit outside the hashes, so stripping them and re-chaining is
+     * what someone without the key would do. A store from before keyed
+     * audit looks the same until its broker has started on it once. */
+    if (check->key && n > 0 && (!out->keyed_from || !h.has_mac)) {
+        out->bad = out->keyed_from ? n + 1 : out->first;
+        snprintf(out->problem, sizeof out->problem, "%s: the log was rewritten without the broker's key, or "
+                 "is a store from before keyed audit that this broker has never opened",
+                 out->keyed_from ? "the log's head carries no MAC" : "no record carries a MAC");
+        return -EILSEQ;
+    }
+    if (check->key && n > 0) {
         uint8_t buf[40], mac[32];
         s_be64(h.seq, buf);
         memcpy(buf + 8, h.hash, 32);
         s_mac(check->key, s_tag_head_mac, buf, 40, mac);
-        if (!h.has_mac || sodium_memcmp(mac, h.mac, 32) != 0) {
+        if (sodium_memcmp(mac, h.mac, 32) != 0) {
             out->bad = n + 1;
             snprintf(out->problem, sizeof out->problem, "the log's head was rewritten without the broker's "
                      "key: records after %llu may have been removed", (unsigned long long) n);
@@ -408,12 +517,39 @@ brk_audit_verify(brk_store_t *store, MDB_txn *txn, const brk_audit_check_t *chec
                  (unsigned long long) n, (unsigned long long) check->head->seq);
         return -EILSEQ;
     }
+    /* The totals pruned records left: with the key, each count must be
+     * the broker's, so that none was made up (deleting one, or putting
+     * back an older, lower one, is not found). */
+    if (check->key) {
+        s_total_check_t t = { check->key, -1 };
+        if ((rc = brk_store_each(store, txn, BRK_DB_META, TOTAL_PREFIX, sizeof TOTAL_PREFIX - 1, s_total_check,
+                                 &t)) < 0)
+            return rc;
+        if (t.bad_month >= 0) {
+            char month[16] = "?";
+            time_t tt = (time_t) t.bad_month;
+            struct tm tm;
+            if (gmtime_r(&tt, &tm))
+                strftime(month, sizeof month, "%Y-%m", &tm);
+            out->bad = 0;
+            snprintf(out->problem, sizeof out->problem, "a monthly total for %s was written without the broker's "
+                     "key: the reports' counts for pruned months cannot be trusted", month);
+            return -EILSEQ;
+        }
+    }
     if (check->head && check->head->seq == 0)
         out->head_checked = true;
-    if (check->head && !out->head_checked)
-        snprintf(out->problem, sizeof out->problem, "the head kept elsewhere (record %llu) is older than the "
-                 "records kept (from %llu): it cannot be checked", (unsigned long long) check->head->seq,
-                 (unsigned long long) out->first);
+    /* A head that cannot be checked is no pass: pruning is how a log
+     * rewritten wholesale would put itself out of a head's reach. */
+    if (check->head && !out->head_checked) {
+        out->bad = check->head->seq;
+        snprintf(out->problem, sizeof out->problem, "record %llu, which the head kept elsewhere names, was "
+                 "pruned (the log now starts at %llu) and no checkpoint names it, so the head cannot vouch "
+                 "for the log: check against a newer head (at record %llu or later)",
+                 (unsigned long long) check->head->seq, (unsigned long long) out->first,
+                 (unsigned long long) (out->first - 1));
+        return -EILSEQ;
+    }
     return 0;
 }
 
@@ -456,7 +592,7 @@ static int
 s_total_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     s_totals_t *t = arg;
-    if (vlen != 8)
+    if (vlen != 8 && vlen != 40)  /* 8: written before totals were MACed */
         return -EBADMSG;
     Haven__AuditRecord *r = haven__audit_record__unpack(NULL, klen - (sizeof TOTAL_PREFIX - 1),
                                                         (const uint8_t *) key + sizeof TOTAL_PREFIX - 1);
@@ -593,8 +729,10 @@ typedef struct {
     uint64_t *seqs;
     uint64_t last;               /* the last record pruned (or the base) */
     uint8_t last_hash[32];
-    bool keyed;                  /* a record with a MAC was seen */
+    bool have_at;
+    int64_t last_at;             /* the time of the last record pruned in this pass */
     bool more;
+    uint64_t held;               /* an old record without a MAC stopped pruning */
     GHashTable *totals;          /* GBytes summary key -> count */
 } s_prune_t;
 
@@ -613,14 +751,25 @@ s_prune_one(void *arg, const void *key, size_t klen, const void *val, size_t vle
         return 1;
     }
     /* Pruning must never launder a record someone altered into the
-     * totals and out of sight: each is checked as verify would. */
+     * totals and out of sight: each is checked as verify would, and only
+     * one the key vouches for goes. A record without a MAC stays where a
+     * head kept elsewhere can reach it: it is from before keyed audit, or
+     * someone stripped its MAC, and nothing here can tell which. */
     bool ok = klen == 8 && s_unbe64(key) == p->last + 1 && r->prev.len == 32
               && memcmp(r->prev.data, p->last_hash, 32) == 0 && r->hash.len == 32 && s_hash(r, hash) == 0
-              && memcmp(hash, r->hash.data, 32) == 0 && (r->has_mac || !p->keyed);
-    if (ok && r->has_mac) {
+              && memcmp(hash, r->hash.data, 32) == 0 && (!p->have_at || r->at >= p->last_at);
+    if (ok && !r->has_mac) {
+        /* After a base or a keyed record it is a plain failure (verify
+         * says so); first in the log, it holds pruning back. */
+        haven__audit_record__free_unpacked(r, NULL);
+        if (p->n > 0 || p->last > 0)
+            return -EILSEQ;
+        p->held = s_unbe64(key);
+        return 1;
+    }
+    if (ok) {
         s_mac(p->key, s_tag_record, hash, 32, mac);
         ok = r->mac.len == 32 && sodium_memcmp(mac, r->mac.data, 32) == 0;
-        p->keyed = true;
     }
     if (!ok) {
         haven__audit_record__free_unpacked(r, NULL);
@@ -636,13 +785,15 @@ s_prune_one(void *arg, const void *key, size_t klen, const void *val, size_t vle
     p->seqs[p->n++] = s_unbe64(key);
     p->last = s_unbe64(key);
     memcpy(p->last_hash, hash, 32);
+    p->have_at = true;
+    p->last_at = r->at;
     haven__audit_record__free_unpacked(r, NULL);
     return 0;
 }
 
 int
 brk_audit_prune(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, int64_t before,
-                int64_t now, size_t max, size_t *pruned_out, bool *more_out)
+                int64_t now, size_t max, brk_audit_pruned_t *out)
 {
     s_prune_t p = { .key = key, .before = before, .max = max };
     Haven__AuditHead *old_base = NULL;
@@ -669,11 +820,19 @@ brk_audit_prune(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, in
         const void *old;
         size_t olen;
         uint64_t count = GPOINTER_TO_SIZE(v);
-        if (brk_store_get(store, txn, BRK_DB_META, kd, klen, &old, &olen) == 0 && olen == 8)
+        uint8_t c[40];
+        rc = brk_store_get(store, txn, BRK_DB_META, kd, klen, &old, &olen);
+        if (rc == 0 && !s_total_ok(key, kd, klen, old, olen))
+            rc = -EILSEQ;        /* a count the key does not vouch for is not added to */
+        else if (rc == 0)
             count += s_unbe64(old);
-        uint8_t c[8];
+        else if (rc == -ENOENT)
+            rc = 0;
+        if (rc < 0)
+            break;
         s_be64(count, c);
-        rc = brk_store_put(store, txn, BRK_DB_META, kd, klen, c, 8);
+        s_total_mac(key, kd, klen, count, c + 8);
+        rc = brk_store_put(store, txn, BRK_DB_META, kd, klen, c, 40);
     }
     for (size_t i = 0; rc == 0 && i < p.n; i++) {
         uint8_t kb[8];
@@ -712,36 +871,14 @@ brk_audit_prune(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, in
     }
 out:
     if (rc == 0) {
-        *pruned_out = p.n;
-        *more_out = p.more;
+        memset(out, 0, sizeof *out);
+        out->pruned = p.n;
+        out->more = p.more;
+        out->held = p.held;
     }
     free(p.seqs);
     g_hash_table_destroy(p.totals);
     return rc;
-}
-
-/* Whether the last record has a MAC (true for an empty log). */
-static int
-s_last_keyed(brk_store_t *store, MDB_txn *txn, bool *keyed)
-{
-    s_head_t h;
-    Haven__AuditRecord *r = NULL;
-    uint8_t k[8];
-    int rc = s_head_read(store, txn, &h);
-    if (rc < 0)
-        return rc;
-    *keyed = true;
-    if (!h.found || h.seq == 0)
-        return 0;
-    s_be64(h.seq, k);
-    rc = brk_store_get_msg(store, txn, BRK_DB_AUDIT, k, 8, &haven__audit_record__descriptor, (ProtobufCMessage **) &r);
-    if (rc == -ENOENT)
-        return 0;                /* pruned to the end: the checkpoint comes with the next batch */
-    if (rc < 0)
-        return rc;
-    *keyed = r->has_mac;
-    haven__audit_record__free_unpacked(r, NULL);
-    return 0;
 }
 
 static int64_t
@@ -754,37 +891,57 @@ s_ms(void)
 
 #define PRUNE_BATCH 256          /* records per transaction: a few ms */
 
+/* If the stored head has no MAC and the log has records, append a
+ * "keyed" record inside txn and set *seq_out to it (else to 0). */
+static int
+s_key_log(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, int64_t now, uint64_t *seq_out)
+{
+    s_head_t h;
+    char detail[320];
+    int rc = s_head_read(store, txn, &h);
+    *seq_out = 0;
+    if (rc < 0 || !h.found || h.seq == 0 || h.has_mac)
+        return rc;
+    snprintf(detail, sizeof detail, "the log's head had no MAC: records up to %" PRIu64 " are from before the "
+             "chain was keyed, or were rewritten without broker.key (only a head kept elsewhere can tell), and "
+             "are never pruned; from this record on the chain is keyed with a key derived from broker.key",
+             h.seq);
+    Haven__AuditRecord rec = HAVEN__AUDIT_RECORD__INIT;
+    rec.has_at = rec.has_outcome = 1;
+    rec.at = now;
+    rec.principal = "(broker)";
+    rec.action = "keyed";
+    rec.outcome = HAVEN__STATUS__STATUS_OK;
+    rec.detail = detail;
+    if ((rc = brk_audit_append(key, store, txn, &rec)) == 0)
+        *seq_out = rec.seq;
+    return rc;
+}
+
 int
 brk_audit_maintain(const brk_audit_key_t *key, brk_store_t *store, int64_t before, int64_t now,
-                   int budget_ms, size_t *pruned_out)
+                   int budget_ms, brk_audit_pruned_t *out)
 {
     int64_t until = s_ms() + budget_ms;
-    size_t total = 0;
+    brk_audit_pruned_t sum = { 0 };
     int rc = 0;
+    bool keying = true;
     for (int grown = 0; grown < 8;) {
         MDB_txn *txn = NULL;
-        size_t n = 0;
-        bool more = false, keyed = true;
+        brk_audit_pruned_t b = { 0 };
+        uint64_t keyed_seq = 0;
         if ((rc = brk_store_begin(store, NULL, true, &txn)) < 0)
             break;
-        rc = brk_audit_prune(key, store, txn, before, now, PRUNE_BATCH, &n, &more);
-        if (rc == 0 && !more && (rc = s_last_keyed(store, txn, &keyed)) == 0 && !keyed) {
-            /* A store from before the chain was keyed: from here on it is. */
-            Haven__AuditRecord rec = HAVEN__AUDIT_RECORD__INIT;
-            rec.has_at = rec.has_outcome = 1;
-            rec.at = now;
-            rec.principal = "(broker)";
-            rec.action = "keyed";
-            rec.outcome = HAVEN__STATUS__STATUS_OK;
-            rec.detail = "from this record on the chain is keyed with a key derived from broker.key; "
-                         "the records before it were chained without one";
-            rc = brk_audit_append(key, store, txn, &rec);
-        }
-        if (rc == 0 && (n || !keyed)) {
+        /* Keying comes first and alone: a log that fails its check is not
+         * pruned, but is keyed all the same. */
+        if (keying)
+            rc = s_key_log(key, store, txn, now, &keyed_seq);
+        else
+            rc = brk_audit_prune(key, store, txn, before, now, PRUNE_BATCH, &b);
+        if (rc == 0 && (b.pruned || keyed_seq))
             rc = brk_store_commit(txn);
-        } else {
+        else
             brk_store_abort(txn);
-        }
         if (rc == -ENOSPC) {
             if ((rc = brk_store_grow(store)) < 0)
                 break;
@@ -793,11 +950,18 @@ brk_audit_maintain(const brk_audit_key_t *key, brk_store_t *store, int64_t befor
         }
         if (rc < 0)
             break;
-        total += n;
-        if (!more || s_ms() >= until)
+        if (keying) {
+            keying = false;
+            sum.keyed_now = keyed_seq != 0;
+            sum.keyed_seq = keyed_seq;
+            continue;
+        }
+        sum.pruned += b.pruned;
+        sum.more = b.more;
+        sum.held = b.held;
+        if (!b.more || s_ms() >= until)
             break;
     }
-    if (rc == 0)
-        *pruned_out = total;
+    *out = sum;                  /* on failure too: the keying stands */
     return rc;
 }

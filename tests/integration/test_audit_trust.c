@@ -4,8 +4,11 @@
  * rewritten by someone without broker.key, caught by verify (and by a head
  * kept elsewhere even offline, without the key); a search's ages and
  * districts never in the store; old months pruned into totals that the
- * reports still count, with verify still passing, on a backup file too. */
+ * reports still count, with verify still passing, on a backup file too; a
+ * log stripped of its MACs neither passes verify with the key nor is
+ * laundered through pruning out of a head's reach. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -207,9 +210,10 @@ Test(audit_trust, a_log_cut_back_to_an_earlier_state_is_caught_by_verify_head)
 }
 
 /* What someone who can write the store but has not got broker.key can do:
- * change a record and re-chain all after it with hashes anyone can compute. */
+ * change a record and re-chain all after it with hashes anyone can compute;
+ * with strip, also take every MAC off (they sit outside the hashes). */
 static void
-s_rewrite(const char *action)
+s_rewrite_strip(const char *action, bool strip)
 {
     MDB_txn *txn;
     uint8_t raw[72], prev[32];
@@ -230,6 +234,8 @@ s_rewrite(const char *action)
         } else if (changed) {
             memcpy(rec->prev.data, prev, 32);
         }
+        if (strip)
+            rec->has_mac = 0;
         if (changed) {
             protobuf_c_boolean mac = rec->has_mac;
             rec->has_hash = rec->has_mac = 0;
@@ -241,8 +247,9 @@ s_rewrite(const char *action)
             memcpy(rec->hash.data, prev, 32);
             rec->has_hash = 1;
             rec->has_mac = mac;
-            cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_AUDIT, k, 8, &rec->base), 0);
         }
+        if (changed || strip)
+            cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_AUDIT, k, 8, &rec->base), 0);
         haven__audit_record__free_unpacked(rec, NULL);
     }
     cr_assert(changed, "no %s record", action);
@@ -250,6 +257,32 @@ s_rewrite(const char *action)
     cr_assert_eq(brk_store_put(store, txn, BRK_DB_META, "audit-head", 10, raw, 40), 0);
     cr_assert_eq(brk_store_commit(txn), 0);
     brk_store_destroy(&store);
+}
+
+static void
+s_rewrite(const char *action)
+{
+    s_rewrite_strip(action, false);
+}
+
+static int
+s_count_totals(void *arg, const Haven__AuditRecord *rec, uint64_t count)
+{
+    (void) rec;
+    *(int *) arg += (int) count;
+    return 0;
+}
+
+static bool
+s_log_has(const char *text)
+{
+    static char log[1 << 20];
+    FILE *f = fopen(s_path(3, "broker.log"), "r");
+    cr_assert(f);
+    size_t n = fread(log, 1, sizeof log - 1, f);
+    fclose(f);
+    log[n] = '\0';
+    return strstr(log, text) != NULL;
 }
 
 Test(audit_trust, a_record_rewritten_without_broker_key_is_caught)
@@ -273,6 +306,111 @@ Test(audit_trust, a_record_rewritten_without_broker_key_is_caught)
     hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "audit", "verify", NULL);
     cr_assert_eq(r.code, 65, "%d %s %s", r.code, r.out, r.err);
     cr_assert(strstr(r.err, "MAC"), "%s", r.err);
+}
+
+/* Attack (6): every MAC stripped, a record changed, the chain and the
+ * 40-byte head rebuilt, as a store from before keyed audit would look. */
+Test(audit_trust, a_log_stripped_of_its_macs_fails_verify_with_the_key)
+{
+    s_search();
+    s_head_file("head.txt");
+    hh_stop(&h);
+    s_rewrite_strip("search", true);
+    /* With broker.key: a log that has records but no MAC is no pass. */
+    hh_run(&h, &r, "haven-admin", "audit", "verify", "--data-dir", s_path(1, "data"), "--broker-key",
+           s_path(2, "data/broker.key"), NULL);
+    cr_assert_eq(r.code, 65, "stripped MACs must fail with the key: %d %s %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.err, "no record carries a MAC") && strstr(r.err, "without the broker's key"), "%s", r.err);
+    /* Without it nothing can tell, and the output says so. */
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "audit", "verify", "--data-dir", path[1], NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "no record carries a MAC"), "%s", r.out);
+
+    /* The broker, started on it, warns; keys it from then on; and the
+     * output of verify says the records before carry no MAC. */
+    hh_restart(&h);
+    cr_assert(s_log_has("warn: the audit log's head carries no MAC"), "a WARNING in the broker's log");
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "--json", "audit", "verify", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    json_t *doc = hh_json(&r);
+    json_int_t keyed = json_integer_value(json_object_get(doc, "keyed_from"));
+    cr_assert_gt(keyed, 1);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "unkeyed_records")), keyed - 1, "%s", r.out);
+    json_decref(doc);
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "audit", "verify", NULL);
+    cr_assert(strstr(r.out, "carry no MAC: no key vouches for them"), "%s", r.out);
+    /* The head kept elsewhere finds the change. */
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "audit", "verify", "--head", path[0], NULL);
+    cr_assert_eq(r.code, 65, "%d %s %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.err, "rewritten"), "%s", r.err);
+}
+
+/* Attack (5): every MAC stripped, every record backdated to 2020 (past
+ * retention), chain and head rebuilt, so that the broker, at its next
+ * start, would count the forgeries into the monthly totals and remove
+ * them, and a head kept elsewhere could no longer be checked. */
+Test(audit_trust, a_log_laundered_through_pruning_is_kept_for_the_head_to_catch)
+{
+    MDB_txn *txn;
+    uint8_t raw[72], prev[32];
+    size_t len;
+    s_search();
+    s_head_file("head.txt");
+    hh_stop(&h);
+    brk_store_t *store = s_store();
+    cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
+    uint64_t last = s_head_seq(store, txn, raw, &len);
+    for (uint64_t seq = 1; seq <= last; seq++) {
+        uint8_t k[8];
+        Haven__AuditRecord *rec = NULL;
+        s_seqkey(seq, k);
+        cr_assert_eq(brk_store_get_msg(store, txn, BRK_DB_AUDIT, k, 8, &haven__audit_record__descriptor,
+                                       (ProtobufCMessage **) &rec), 0);
+        rec->at = 1583798400 + (int64_t) seq * 3600;      /* March 2020 */
+        if (seq > 1)
+            memcpy(rec->prev.data, prev, 32);
+        rec->has_hash = rec->has_mac = 0;
+        size_t n = protobuf_c_message_get_packed_size(&rec->base);
+        uint8_t *buf = malloc(n);
+        protobuf_c_message_pack(&rec->base, buf);
+        crypto_generichash(prev, 32, buf, n, NULL, 0);
+        free(buf);
+        memcpy(rec->hash.data, prev, 32);
+        rec->has_hash = 1;
+        cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_AUDIT, k, 8, &rec->base), 0);
+        haven__audit_record__free_unpacked(rec, NULL);
+    }
+    memcpy(raw + 8, prev, 32);
+    cr_assert_eq(brk_store_put(store, txn, BRK_DB_META, "audit-head", 10, raw, 40), 0);
+    cr_assert_eq(brk_store_commit(txn), 0);
+    brk_store_destroy(&store);
+
+    hh_restart(&h);              /* prunes at start: 2020 is long past retention */
+    cr_assert(s_log_has("warn: audit record 1 is older than [audit] retention but carries no MAC"), "a WARNING");
+    /* Nothing was pruned, so the head kept elsewhere can be checked, and
+     * fails: online, and offline with or without broker.key. */
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "audit", "verify", "--head", path[0], NULL);
+    cr_assert_eq(r.code, 65, "%d %s %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.err, "rewritten"), "%s", r.err);
+    hh_stop(&h);
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "audit", "verify", "--data-dir", s_path(1, "data"),
+           "--head", path[0], NULL);
+    cr_assert_eq(r.code, 65, "%d %s %s", r.code, r.out, r.err);
+    hh_run(&h, &r, "haven-admin", "audit", "verify", "--data-dir", path[1], "--head", path[0], "--broker-key",
+           s_path(2, "data/broker.key"), NULL);
+    cr_assert_eq(r.code, 65, "%d %s %s", r.code, r.out, r.err);
+    /* No forged counts in the monthly totals, no pruning base. */
+    store = s_store();
+    Haven__AuditHead *base = NULL;
+    cr_assert_eq(brk_store_begin(store, NULL, false, &txn), 0);
+    cr_assert_eq(brk_store_get_msg(store, txn, BRK_DB_META, "audit-base", 10, &haven__audit_head__descriptor,
+                                   (ProtobufCMessage **) &base), -ENOENT, "nothing was pruned");
+    int totals = 0;
+    cr_assert_eq(brk_audit_totals_each(store, txn, s_count_totals, &totals), 0);
+    cr_assert_eq(totals, 0, "no forged counts in the totals");
+    brk_store_abort(txn);
+    brk_store_destroy(&store);
+    hh_restart(&h);              /* for the teardown */
 }
 
 static const char *
@@ -328,11 +466,24 @@ Test(audit_trust, a_search_leaves_no_ages_or_districts_in_the_store)
     free(data);
 }
 
-/* Records a broker from before the keyed chain wrote, long ago. */
+/* The broker's audit key, as only someone with broker.key has it. */
+static brk_audit_key_t *
+s_broker_audit_key(hv_keys_t **keys)
+{
+    brk_audit_key_t *key = NULL;
+    char err[256];
+    cr_assert_eq(hv_keys_load(s_path(3, "data/broker.key"), keys, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(brk_audit_key_new(*keys, &key), 0);
+    return key;
+}
+
+/* Records the broker wrote long ago (keyed, as only it can). */
 static void
 s_old_records(int64_t at)
 {
     MDB_txn *txn;
+    hv_keys_t *keys = NULL;
+    brk_audit_key_t *key = s_broker_audit_key(&keys);
     brk_store_t *store = s_store();
     cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
     for (int i = 0; i < 4; i++) {
@@ -358,18 +509,20 @@ s_old_records(int64_t at)
             rec.reason = HAVEN__DECLINE_REASON__DECLINE_BOYS_AGE;
             rec.kind = HAVEN__KIND__KIND_REFUGE;
         }
-        cr_assert_eq(brk_audit_append(NULL, store, txn, &rec), 0);
+        cr_assert_eq(brk_audit_append(key, store, txn, &rec), 0);
     }
     cr_assert_eq(brk_store_commit(txn), 0);
     brk_store_destroy(&store);
+    brk_audit_key_destroy(&key);
+    hv_keys_destroy(&keys);
 }
 
 Test(audit_trust, old_months_are_pruned_into_totals_the_reports_still_count)
 {
     char buf[64];
-    /* A store that has run for years under a broker without the keyed
-     * chain: its oldest records are from March 2020. The suite's store has
-     * records already, so a fresh one, whose log is empty. */
+    /* A store that has run for years: its oldest records are from March
+     * 2020. The suite's store has records already, so a fresh one, whose
+     * log is empty. */
     hh_stop(&h);
     hh_cleanup(&h);
     hh_start(&h, NULL);

@@ -76,6 +76,15 @@ Test(report, unmet_counts_a_scripted_log)
     MDB_txn *txn;
     cr_assert(mkdtemp(dir));
     cr_assert_eq(brk_store_open(dir, 1 << 20, &store), 0);
+    /* Keyed records: only those are ever pruned into totals. */
+    char kd[64];
+    snprintf(kd, sizeof kd, "%s/broker", dir);
+    hv_keys_t *keys = NULL;
+    brk_audit_key_t *key = NULL;
+    cr_assert_eq(hv_keys_generate(kd), 0);
+    snprintf(kd, sizeof kd, "%s/broker.key", dir);
+    cr_assert_eq(hv_keys_load(kd, &keys, cmd, sizeof cmd), 0);
+    cr_assert_eq(brk_audit_key_new(keys, &key), 0);
     cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
     struct { uint32_t dims, matching, limit; const char *relax; int64_t at; } s[] = {
         { BRK_DIM_TEEN_BOYS, 0, 10, "max_boy_age", 1796083200 },     /* 2026-12-01 */
@@ -93,7 +102,7 @@ Test(report, unmet_counts_a_scripted_log)
         rec.matching = s[i].matching;
         rec.limit = s[i].limit;
         rec.relax = (char *) s[i].relax;
-        cr_assert_eq(brk_audit_append(NULL, store, txn, &rec), 0);   /* written before the key */
+        cr_assert_eq(brk_audit_append(key, store, txn, &rec), 0);
     }
     cr_assert_eq(brk_store_commit(txn), 0);
     brk_index_t *index = brk_index_new();
@@ -121,15 +130,7 @@ Test(report, unmet_counts_a_scripted_log)
     cr_assert_eq(seen, 2);
     brk_report_free(&rep);
 
-    /* Pruned into totals (a December decline too): the same report. */
-    char kd[64];
-    snprintf(kd, sizeof kd, "%s/broker", dir);
-    hv_keys_t *keys = NULL;
-    brk_audit_key_t *key = NULL;
-    cr_assert_eq(hv_keys_generate(kd), 0);
-    snprintf(kd, sizeof kd, "%s/broker.key", dir);
-    cr_assert_eq(hv_keys_load(kd, &keys, cmd, sizeof cmd), 0);
-    cr_assert_eq(brk_audit_key_new(keys, &key), 0);
+    /* Pruned into totals (a decline too): the same report. */
     cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
     Haven__AuditRecord dec = HAVEN__AUDIT_RECORD__INIT;
     dec.has_at = dec.has_outcome = dec.has_reason = dec.has_kind = 1;
@@ -138,12 +139,11 @@ Test(report, unmet_counts_a_scripted_log)
     dec.reason = HAVEN__DECLINE_REASON__DECLINE_PETS;
     dec.kind = HAVEN__KIND__KIND_HOSTEL;
     cr_assert_eq(brk_audit_append(key, store, txn, &dec), 0);
-    size_t pruned = 0;
-    bool more = true;
+    brk_audit_pruned_t pr;
     /* before 2027-02-01: everything */
-    cr_assert_eq(brk_audit_prune(key, store, txn, 1801440000, 1801500000, 100, &pruned, &more), 0);
-    cr_assert_eq(pruned, 5);
-    cr_assert(!more);
+    cr_assert_eq(brk_audit_prune(key, store, txn, 1801440000, 1801500000, 100, &pr), 0);
+    cr_assert_eq(pr.pruned, 5);
+    cr_assert(!pr.more && !pr.held);
     cr_assert_eq(brk_store_commit(txn), 0);
     cr_assert_eq(brk_store_begin(store, NULL, false, &txn), 0);
     cr_assert_eq(brk_report_run(store, txn, index, NULL, "unmet", 1796083200, 1798761600, 0, &rep), 0);
