@@ -42,6 +42,8 @@ s_usage(FILE *f)
             "                                 (signed here, with your key, for the key your\n"
             "                                 administrators certified as NAME, or FILE's)\n"
             "  certify --name NAME --role ROLE [--provider ID | --region REGION] --public-key FILE\n"
+            "                                 (principal add and certify: --days N, the certificate's\n"
+            "                                 lifetime, default 90: renew with certify before then)\n"
             "                                 a certificate for a principal registered before\n"
             "                                 certificates (also your own key, once)\n"
             "  backup --out FILE              a hot, compacted copy of the broker's store\n"
@@ -65,6 +67,7 @@ typedef struct {
     const char *id, *name, *kind, *district, *phone, *role, *public_key, *provider, *region;
     const char *data_dir, *since, *principal, *from, *to, *chart, *head, *broker_key;
     bool csv;
+    int days;                    /* a certificate's lifetime */
 } s_args_t;
 
 
@@ -158,7 +161,7 @@ s_load_certifiable(const char *path, hv_pubkey_t *key)
  * the broker only stores and relays it. */
 static int
 s_issue(hv_cli_t *cli, const char *name, int role, const char *provider, const char *region,
-        const hv_pubkey_t *key, Haven__Signed *out)
+        const hv_pubkey_t *key, int days, Haven__Signed *out)
 {
     int64_t now = (int64_t) time(NULL);
     Haven__Certificate c = HAVEN__CERTIFICATE__INIT;
@@ -170,7 +173,7 @@ s_issue(hv_cli_t *cli, const char *name, int role, const char *provider, const c
     c.seal_key = (ProtobufCBinaryData) { 32, (uint8_t *) key->seal };
     c.sign_key = (ProtobufCBinaryData) { 32, (uint8_t *) key->sign };
     c.issued_at = now;
-    c.expires_at = now + HV_CERT_LIFETIME_S;
+    c.expires_at = now + (int64_t) days * 86400;
     if (hv_cert_issue(hv_cli_keys(cli), &c, out) < 0) {
         hv_cli_error(PROG, "cannot sign the certificate for %s", name);
         return EX_SOFTWARE;
@@ -212,7 +215,7 @@ s_principal_add(hv_cli_t *cli, const s_args_t *a, bool json)
     if ((rc = s_load_certifiable(a->public_key, &key)) != EX_OK)
         return rc;
     Haven__Signed cert = HAVEN__SIGNED__INIT;
-    rc = s_issue(cli, a->name, role, a->provider, a->region, &key, &cert);
+    rc = s_issue(cli, a->name, role, a->provider, a->region, &key, a->days, &cert);
     if (rc != EX_OK)
         return rc;
     Haven__Principal p = HAVEN__PRINCIPAL__INIT;
@@ -362,7 +365,7 @@ s_certify(hv_cli_t *cli, const s_args_t *a, bool json)
         return EX_DATAERR;
     }
     Haven__Signed cert = HAVEN__SIGNED__INIT;
-    if ((rc = s_issue(cli, a->name, role, a->provider, p->region, &key, &cert)) == EX_OK) {
+    if ((rc = s_issue(cli, a->name, role, a->provider, p->region, &key, a->days, &cert)) == EX_OK) {
         Haven__PrincipalCertify pc = HAVEN__PRINCIPAL_CERTIFY__INIT;
         pc.name = (char *) a->name;
         pc.certificate = &cert;
@@ -378,7 +381,7 @@ s_certify(hv_cli_t *cli, const s_args_t *a, bool json)
     if (json)
         hv_json_print(json_pack("{s:s}", "certified", a->name));
     else
-        printf("certified %s (valid for %lld days)\n", a->name, (long long) (HV_CERT_LIFETIME_S / 86400));
+        printf("certified %s (valid for %d days)\n", a->name, a->days);
     haven__reply__free_unpacked(rep, NULL);
     return EX_OK;
 }
@@ -586,15 +589,21 @@ typedef struct {
 static int
 s_verdict(const s_verdict_t *v, bool json)
 {
+    /* The records kept before the first MAC: no key vouches for them. */
+    uint64_t unkeyed = v->keyed_from > v->first ? v->keyed_from - v->first : v->keyed_from ? 0 : v->records;
     if (json) {
-        json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:b}", "ok", v->ok, "records", (json_int_t) v->records,
+        json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:I, s:b}", "ok", v->ok, "records", (json_int_t) v->records,
                                 "first", (json_int_t) v->first, "keyed_from", (json_int_t) v->keyed_from,
-                                "macs_checked", v->macs_checked);
+                                "unkeyed_records", (json_int_t) unkeyed, "macs_checked", v->macs_checked);
         if (v->head_given)
             json_object_set_new(doc, "head_checked", json_boolean(v->head_checked));
         if (!v->ok)
             json_object_set_new(doc, "first_bad", json_integer((json_int_t) v->bad));
         hv_json_print(doc);
+    }
+    if (!v->ok && v->bad == 0) {  /* not a record: the monthly totals */
+        hv_cli_error(PROG, "audit log check FAILED: %s", v->problem ? v->problem : "");
+        return EX_DATAERR;
     }
     if (!v->ok) {
         hv_cli_error(PROG, "audit log check FAILED at record %llu: %s", (unsigned long long) v->bad,
@@ -612,14 +621,19 @@ s_verdict(const s_verdict_t *v, bool json)
                "  %s\n", (unsigned long long) v->first,
                v->signatures_checked ? "the broker's signature on where they stop checks"
                                      : "the broker's signature on where they stop was not checked (give --config)");
-    if (v->keyed_from > 1)
-        printf("  keyed from record %llu: the records before it were written before the chain was keyed\n",
+    if (v->keyed_from && unkeyed)
+        printf("  records %llu-%llu carry no MAC: no key vouches for them. The broker found its log so and\n"
+               "  keyed it at record %llu: a store from before keyed audit, or one rewritten without\n"
+               "  broker.key and stripped of its MACs. Only a head kept elsewhere can tell; they are never pruned\n",
+               (unsigned long long) v->first, (unsigned long long) (v->keyed_from - 1),
                (unsigned long long) v->keyed_from);
+    if (!v->keyed_from && unkeyed)
+        printf("  no record carries a MAC: without broker.key (--broker-key) a store from before keyed audit\n"
+               "  cannot be told from a log rewritten and stripped of its MACs; a head kept elsewhere can\n");
     if (v->keyed_from && !v->macs_checked)
         printf("  the MACs were not checked (that needs broker.key: --broker-key); hashes and order were\n");
-    if (v->head_given)
-        printf(v->head_checked ? "  matches the head kept elsewhere\n"
-                               : "  the head kept elsewhere is older than the records kept: not checked\n");
+    if (v->head_given && v->head_checked)
+        printf("  matches the head kept elsewhere\n");
     return EX_OK;
 }
 
@@ -964,7 +978,7 @@ main(int argc, char **argv)
 {
     enum { O_CONFIG = 1, O_JSON, O_HELP, O_VERSION, O_ID, O_NAME, O_KIND, O_DISTRICT, O_PHONE,
            O_ROLE, O_PUBLIC_KEY, O_PROVIDER, O_OUT, O_REGION, O_DATA_DIR, O_SINCE, O_PRINCIPAL, O_FROM, O_TO,
-           O_CSV, O_CHART, O_HEAD, O_BROKER_KEY };
+           O_CSV, O_CHART, O_HEAD, O_BROKER_KEY, O_DAYS };
     static const struct option opts[] = {
         { "config", required_argument, NULL, O_CONFIG },
         { "json", no_argument, NULL, O_JSON },
@@ -987,6 +1001,7 @@ main(int argc, char **argv)
         { "to", required_argument, NULL, O_TO },
         { "csv", no_argument, NULL, O_CSV },
         { "chart", required_argument, NULL, O_CHART },
+        { "days", required_argument, NULL, O_DAYS },
         { "head", required_argument, NULL, O_HEAD },
         { "broker-key", required_argument, NULL, O_BROKER_KEY },
         { NULL, 0, NULL, 0 },
@@ -996,7 +1011,7 @@ main(int argc, char **argv)
 
     const char *config = NULL;
     bool json = false;
-    s_args_t a = { 0 };
+    s_args_t a = { .days = HV_CERT_DAYS_DEFAULT };
     const char *out = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1022,6 +1037,16 @@ main(int argc, char **argv)
         case O_TO: a.to = optarg; break;
         case O_CSV: a.csv = true; break;
         case O_CHART: a.chart = optarg; break;
+        case O_DAYS: {
+            char *end;
+            long d = strtol(optarg, &end, 10);
+            if (*end || d < 1 || d > HV_CERT_DAYS_MAX) {
+                hv_cli_error(PROG, "--days must be a whole number of days from 1 to %d", HV_CERT_DAYS_MAX);
+                return EX_USAGE;
+            }
+            a.days = (int) d;
+            break;
+        }
         case O_HEAD: a.head = optarg; break;
         case O_BROKER_KEY: a.broker_key = optarg; break;
         default: s_usage(stderr); return EX_USAGE;

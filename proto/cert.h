@@ -18,7 +18,10 @@
 #include "keys.h"
 
 #define HV_CERT_VERSION 1
-#define HV_CERT_LIFETIME_S (400LL * 86400)   /* a year and a bit: renew with certify */
+/* How long a certificate lasts unless the administrator says (--days): a
+ * broker that hides a revocation from clients gains at most this long. */
+#define HV_CERT_DAYS_DEFAULT 90
+#define HV_CERT_DAYS_MAX 400
 #define HV_ADMIN_KEYS_MAX 8
 
 /* The administrators' signing keys a client trusts. */

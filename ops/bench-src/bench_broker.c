@@ -295,7 +295,7 @@ s_register(hv_conn_t *admin_conn, const hv_keys_t *admin, const char *name, int 
     c.seal_key = pp.seal_key;
     c.sign_key = pp.sign_key;
     c.issued_at = (int64_t) time(NULL);
-    c.expires_at = c.issued_at + HV_CERT_LIFETIME_S;
+    c.expires_at = c.issued_at + (int64_t) HV_CERT_DAYS_DEFAULT * 86400;
     Haven__Signed cert = HAVEN__SIGNED__INIT;
     if (hv_cert_issue(admin, &c, &cert) < 0)
         s_die("cannot sign a certificate");
