@@ -961,7 +961,7 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
         return;
     }
     s_refresh(self);
-    s_deliver_alerts(self);
+    /* alerts are delivered by the caller once the acks are out */
 }
 
 static void
@@ -1000,6 +1000,9 @@ s_serve_batch(brk_broker_t *self)
             s_send_reply(self, &self->batch[i]);
         s_request_clear(&self->batch[i]);
     }
+    /* An ack waits only for its commit: the alerts' own commit, pushes and
+     * hook runs follow the acks (design.md section 7). */
+    s_deliver_alerts(self);
     brk_guard_batch_end(self->guard);
 }
 

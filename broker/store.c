@@ -224,18 +224,21 @@ brk_store_each(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix,
     if (rc < 0)
         return rc;
     int op = plen ? MDB_SET_RANGE : MDB_FIRST;
+    /* Only the cursor's -ENOENT means "no more records": a callback's
+     * -ENOENT is an error like any other and must reach the caller. */
     while ((rc = brk_lmdb_error(mdb_cursor_get(cur, &k, &v, op))) == 0) {
         op = MDB_NEXT;
         if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
             break;
         rc = fn(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         if (rc != 0)
-            break;
+            goto out;
     }
+    if (rc == -ENOENT)
+        rc = 0;                  /* the end of the table */
+out:
     mdb_cursor_close(cur);
-    if (rc == -ENOENT || rc == 1)
-        rc = 0;
-    return rc;
+    return rc == 1 ? 0 : rc;
 }
 
 static int

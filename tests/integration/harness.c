@@ -201,6 +201,7 @@ hh_start(hh_t *h, const char *extra_conf)
              "[broker]\nbind = tcp://127.0.0.1:*\ndata_dir = %s/data\ndistricts = %s\nlog_level = debug\n%s",
              h->dir, hh_districts(), extra_conf ? extra_conf : "");
     hh_write(h, "broker.conf", text, h->broker_conf, sizeof h->broker_conf);
+    snprintf(h->extra_conf, sizeof h->extra_conf, "%s", extra_conf ? extra_conf : "");
     snprintf(key, sizeof key, "%s/admin", h->dir);
     hh_run(h, r, "haven-admin", "keygen", "--out", key, NULL);
     cr_assert_eq(r->code, 0, "keygen: %s", r->err);
@@ -267,8 +268,8 @@ hh_restart(hh_t *h)
     hh_stop(h);
     /* Same port, so the clients' configs stay right. */
     snprintf(text, sizeof text,
-             "[broker]\nbind = %s\ndata_dir = %s/data\ndistricts = %s\nlog_level = debug\n",
-             h->endpoint, h->dir, hh_districts());
+             "[broker]\nbind = %s\ndata_dir = %s/data\ndistricts = %s\nlog_level = debug\n%s",
+             h->endpoint, h->dir, hh_districts(), h->extra_conf);
     hh_write(h, "broker.conf", text, NULL, 0);
     s_launch(h);
 }

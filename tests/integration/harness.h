@@ -16,6 +16,7 @@ typedef struct {
     pid_t broker;
     char admin_conf[320];
     char broker_conf[320];
+    char extra_conf[1024];       /* what hh_start added to broker.conf, kept by hh_restart */
 } hh_t;
 
 typedef struct {

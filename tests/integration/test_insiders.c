@@ -684,3 +684,53 @@ Test(insiders, revocation_deletes_the_addresses_waiting_for_the_key)
     brk_store_destroy(&store);
     hh_restart(&h);
 }
+
+/* Deadlines whose hold is gone count as handled: 70 of them at the head of
+ * the queue (more than one expiry round takes) once kept every later
+ * deadline from ever firing, so no hold lapsed again. */
+Test(insiders, orphaned_deadlines_do_not_stall_the_timers)
+{
+    char dir[512], token[1024], id[32];
+    hh_stop(&h);
+    hh_cleanup(&h);
+    s_world("[timers]\nhold_ttl = 1s\n");
+    hh_stop(&h);
+    brk_store_t *store = NULL;
+    MDB_txn *txn = NULL;
+    snprintf(dir, sizeof dir, "%s/data", h.dir);
+    cr_assert_eq(brk_store_open(dir, 64 << 20, &store), 0);
+    cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
+    for (int i = 0; i < 70; i++) {
+        uint8_t key[8 + 1 + 16] = { 0 };
+        key[7] = 1;              /* due at 1970-01-01T00:00:01 */
+        key[8] = 'e';            /* a hold's lapse... */
+        char hold[17];
+        snprintf(hold, sizeof hold, "%016x", i);     /* ...for a hold that does not exist */
+        memcpy(key + 9, hold, 16);
+        cr_assert_eq(brk_store_put(store, txn, BRK_DB_DEADLINES, key, sizeof key, "", 0), 0);
+    }
+    cr_assert_eq(brk_store_commit(txn), 0);
+    brk_store_destroy(&store);
+    hh_restart(&h);
+
+    hh_run(&h, &r, "haven-agent", "--config", agent, "set", "room-1", "available", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "search", "--gender", "woman", NULL);
+    json_t *doc = hh_json(&r);
+    snprintf(token, sizeof token, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(doc, "offers"), 0), "offer")));
+    json_decref(doc);
+    hh_run(&h, &r, "haven", "--config", idva, "hold", token, NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    snprintf(id, sizeof id, "%.16s", r.out);
+    /* watch the hold until the broker lapses it (bounded) */
+    struct timespec t0, now;
+    bool lapsed = false;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        hh_run(&h, &r, "haven", "--config", idva, "holds", NULL);
+        lapsed = strstr(r.out, "expired") != NULL;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (!lapsed && now.tv_sec - t0.tv_sec < 15);
+    cr_assert(lapsed, "the 1-second hold never lapsed behind 70 orphaned deadlines: %s", r.out);
+}

@@ -170,3 +170,32 @@ Test(store, hot_copy)
     brk_store_abort(txn);
     brk_store_destroy(&other);
 }
+
+static int
+s_fail_enoent(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) key;
+    (void) klen;
+    (void) val;
+    (void) vlen;
+    (*(int *) arg)++;
+    return -ENOENT;
+}
+
+/* A callback's -ENOENT is its error, not the end of the table: before, the
+ * walk stopped and said all was well. */
+Test(store, a_callbacks_enoent_is_an_error_not_the_end)
+{
+    MDB_txn *txn = NULL;
+    cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
+    cr_assert_eq(brk_store_put(store, txn, BRK_DB_META, "a", 1, "1", 1), 0);
+    cr_assert_eq(brk_store_put(store, txn, BRK_DB_META, "b", 1, "2", 1), 0);
+    int calls = 0;
+    cr_assert_eq(brk_store_each(store, txn, BRK_DB_META, NULL, 0, s_fail_enoent, &calls), -ENOENT);
+    cr_assert_eq(calls, 1);
+    /* an empty prefix range is still simply empty */
+    calls = 0;
+    cr_assert_eq(brk_store_each(store, txn, BRK_DB_META, "zz", 2, s_fail_enoent, &calls), 0);
+    cr_assert_eq(calls, 0);
+    brk_store_abort(txn);
+}
