@@ -247,13 +247,14 @@ s_signed_check(const char *tag, const Haven__AuditHead *h, const uint8_t pk[32])
     return crypto_sign_verify_detached(h->signature.data, msg, n, pk) == 0 ? 0 : -EPERM;
 }
 
-static void
+/* Returns 0, or -EIO if libsodium fails (then sig holds nothing to use). */
+static int
 s_sign(const brk_audit_key_t *key, const char *tag, uint64_t seq, const uint8_t hash[32], int64_t at,
        uint8_t sig[64])
 {
     uint8_t msg[96];
     size_t n = s_statement(tag, seq, hash, at, msg);
-    crypto_sign_detached(sig, NULL, msg, n, key->sign_secret);
+    return crypto_sign_detached(sig, NULL, msg, n, key->sign_secret) == 0 ? 0 : -EIO;
 }
 
 int
@@ -622,7 +623,8 @@ brk_audit_head(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, int
     if (rc < 0)
         return rc;
     memcpy(hash, h.hash, 32);
-    s_sign(key, s_tag_head, h.seq, hash, now, sig);
+    if ((rc = s_sign(key, s_tag_head, h.seq, hash, now, sig)) < 0)
+        return rc;
     haven__audit_head__init(head_out);
     head_out->seq = h.seq;
     head_out->hash = (ProtobufCBinaryData) { 32, hash };
@@ -842,7 +844,8 @@ brk_audit_prune(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, in
     if (rc < 0)
         goto out;
     uint8_t sig[64];
-    s_sign(key, s_tag_base, p.last, p.last_hash, now, sig);
+    if ((rc = s_sign(key, s_tag_base, p.last, p.last_hash, now, sig)) < 0)
+        goto out;
     Haven__AuditHead base = HAVEN__AUDIT_HEAD__INIT;
     base.seq = p.last;
     base.hash = (ProtobufCBinaryData) { 32, p.last_hash };

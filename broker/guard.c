@@ -283,12 +283,6 @@ brk_guard_allocator(brk_guard_t *self)
     return &self->alloc;
 }
 
-bool
-brk_guard_budget_left(const brk_guard_t *self)
-{
-    return self->used < self->budget;
-}
-
 void
 brk_guard_batch_end(brk_guard_t *self)
 {

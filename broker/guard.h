@@ -86,8 +86,6 @@ bool brk_guard_batch_full(const brk_guard_t *self);
 /* An allocator for decoding this batch's requests: it refuses once the
  * batch has used limits.batch_memory_mb. Frees go to free(). */
 ProtobufCAllocator *brk_guard_allocator(brk_guard_t *self);
-/* False once the batch's memory budget is spent. */
-bool brk_guard_budget_left(const brk_guard_t *self);
 /* The batch is answered: clear the counts and the budget. */
 void brk_guard_batch_end(brk_guard_t *self);
 

@@ -212,6 +212,25 @@ Test(audit_trust, a_log_cut_back_to_an_earlier_state_is_caught_by_verify_head)
 /* What someone who can write the store but has not got broker.key can do:
  * change a record and re-chain all after it with hashes anyone can compute;
  * with strip, also take every MAC off (they sit outside the hashes). */
+/* Set rec's hash (and prev, the new one) as the chain computes it: BLAKE2b
+ * over the record without its hash and MAC, which anyone who can write the
+ * store can redo; the MAC, keyed, they cannot. */
+static void
+s_rehash(Haven__AuditRecord *rec, uint8_t prev[32])
+{
+    protobuf_c_boolean mac = rec->has_mac;
+    rec->has_hash = rec->has_mac = 0;
+    size_t n = protobuf_c_message_get_packed_size(&rec->base);
+    uint8_t *buf = malloc(n);
+    cr_assert_not_null(buf);
+    protobuf_c_message_pack(&rec->base, buf);
+    cr_assert_eq(crypto_generichash(prev, 32, buf, n, NULL, 0), 0);
+    free(buf);
+    memcpy(rec->hash.data, prev, 32);
+    rec->has_hash = 1;
+    rec->has_mac = mac;
+}
+
 static void
 s_rewrite_strip(const char *action, bool strip)
 {
@@ -237,16 +256,7 @@ s_rewrite_strip(const char *action, bool strip)
         if (strip)
             rec->has_mac = 0;
         if (changed) {
-            protobuf_c_boolean mac = rec->has_mac;
-            rec->has_hash = rec->has_mac = 0;
-            size_t n = protobuf_c_message_get_packed_size(&rec->base);
-            uint8_t *buf = malloc(n);
-            protobuf_c_message_pack(&rec->base, buf);
-            crypto_generichash(prev, 32, buf, n, NULL, 0);
-            free(buf);
-            memcpy(rec->hash.data, prev, 32);
-            rec->has_hash = 1;
-            rec->has_mac = mac;
+            s_rehash(rec, prev);
         }
         if (changed || strip)
             cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_AUDIT, k, 8, &rec->base), 0);
@@ -369,14 +379,8 @@ Test(audit_trust, a_log_laundered_through_pruning_is_kept_for_the_head_to_catch)
         rec->at = 1583798400 + (int64_t) seq * 3600;      /* March 2020 */
         if (seq > 1)
             memcpy(rec->prev.data, prev, 32);
-        rec->has_hash = rec->has_mac = 0;
-        size_t n = protobuf_c_message_get_packed_size(&rec->base);
-        uint8_t *buf = malloc(n);
-        protobuf_c_message_pack(&rec->base, buf);
-        crypto_generichash(prev, 32, buf, n, NULL, 0);
-        free(buf);
-        memcpy(rec->hash.data, prev, 32);
-        rec->has_hash = 1;
+        rec->has_mac = 0;        /* as a broker before keyed audit wrote it */
+        s_rehash(rec, prev);
         cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_AUDIT, k, 8, &rec->base), 0);
         haven__audit_record__free_unpacked(rec, NULL);
     }

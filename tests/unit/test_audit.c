@@ -157,6 +157,25 @@ s_tamper(uint64_t seq, bool remove)
 /* What someone who can write the store but has not got broker.key can do:
  * change record from's detail and re-chain every record after it, with
  * hashes anyone can compute, and the head to match. The MACs stay. */
+/* Set r's hash (and prev, the new one) as the chain computes it: BLAKE2b
+ * over the record without its hash and MAC, which is what an attacker
+ * without the broker's key can redo. */
+static void
+s_rehash(Haven__AuditRecord *r, uint8_t prev[32])
+{
+    protobuf_c_boolean had_mac = r->has_mac;
+    r->has_hash = r->has_mac = 0;
+    size_t len = protobuf_c_message_get_packed_size(&r->base);
+    uint8_t *buf = malloc(len);
+    cr_assert_not_null(buf);
+    protobuf_c_message_pack(&r->base, buf);
+    cr_assert_eq(crypto_generichash(prev, 32, buf, len, NULL, 0), 0);
+    free(buf);
+    r->has_hash = 1;
+    r->has_mac = had_mac;
+    memcpy(r->hash.data, prev, 32);
+}
+
 static void
 s_rewrite_from(uint64_t from, uint64_t last)
 {
@@ -169,16 +188,7 @@ s_rewrite_from(uint64_t from, uint64_t last)
             r->detail[0] = 'E';
         else
             memcpy(r->prev.data, prev, 32);
-        protobuf_c_boolean had_mac = r->has_mac;
-        r->has_hash = r->has_mac = 0;
-        size_t len = protobuf_c_message_get_packed_size(&r->base);
-        uint8_t *buf = malloc(len);
-        protobuf_c_message_pack(&r->base, buf);
-        crypto_generichash(prev, 32, buf, len, NULL, 0);
-        free(buf);
-        r->has_hash = 1;
-        r->has_mac = had_mac;
-        memcpy(r->hash.data, prev, 32);
+        s_rehash(r, prev);
         s_seqkey(seq, k);
         cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_AUDIT, k, 8, &r->base), 0);
         haven__audit_record__free_unpacked(r, NULL);
@@ -203,16 +213,7 @@ s_forge(uint64_t from, uint64_t last, void (*edit)(Haven__AuditRecord *r, uint64
         if (seq > from)
             memcpy(r->prev.data, prev, 32);
         edit(r, seq);
-        protobuf_c_boolean had_mac = r->has_mac;
-        r->has_hash = r->has_mac = 0;
-        size_t len = protobuf_c_message_get_packed_size(&r->base);
-        uint8_t *buf = malloc(len);
-        protobuf_c_message_pack(&r->base, buf);
-        crypto_generichash(prev, 32, buf, len, NULL, 0);
-        free(buf);
-        r->has_hash = 1;
-        r->has_mac = had_mac;
-        memcpy(r->hash.data, prev, 32);
+        s_rehash(r, prev);
         s_seqkey(seq, k);
         cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_AUDIT, k, 8, &r->base), 0);
         haven__audit_record__free_unpacked(r, NULL);

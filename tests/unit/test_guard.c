@@ -119,20 +119,20 @@ Test(guard, the_allocator_refuses_past_the_batch_budget)
 {
     ProtobufCAllocator *a = brk_guard_allocator(s_guard);
     cr_assert_not_null(a);
-    cr_assert(brk_guard_budget_left(s_guard));
+    cr_assert_not(brk_guard_batch_full(s_guard));
     void *p1 = a->alloc(a->allocator_data, 600 << 10);
     cr_assert_not_null(p1, "600 KiB of a 1 MiB budget");
     memset(p1, 1, 600 << 10);
     cr_assert_null(a->alloc(a->allocator_data, 600 << 10), "another 600 KiB goes past 1 MiB");
-    cr_assert(brk_guard_budget_left(s_guard), "a refused allocation does not spend the budget");
+    cr_assert_not(brk_guard_batch_full(s_guard), "a refused allocation does not spend the budget");
     void *p2 = a->alloc(a->allocator_data, 424 << 10);
     cr_assert_not_null(p2, "what is left fits exactly");
-    cr_assert_not(brk_guard_budget_left(s_guard), "the whole budget is spent: take no more requests");
+    cr_assert(brk_guard_batch_full(s_guard), "the whole budget is spent: take no more requests");
     cr_assert_null(a->alloc(a->allocator_data, 1));
     a->free(a->allocator_data, p1);
     a->free(a->allocator_data, p2);
     brk_guard_batch_end(s_guard);
-    cr_assert(brk_guard_budget_left(s_guard), "a new batch has a new budget");
+    cr_assert_not(brk_guard_batch_full(s_guard), "a new batch has a new budget");
     void *p3 = a->alloc(a->allocator_data, 1 << 20);
     cr_assert_not_null(p3, "the whole budget, in the next batch");
     a->free(a->allocator_data, p3);
