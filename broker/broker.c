@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +24,7 @@
 #include "../proto/keys.h"
 #include "../proto/names.h"
 #include "../proto/conn.h"
+#include "alerts.h"
 #include "audit.h"
 #include "backup.h"
 #include "guard.h"
@@ -57,14 +57,11 @@ struct brk_broker {
     brk_guard_t *guard;          /* what each principal may cost */
     brk_outq_t *outq;            /* replies waiting for slow readers */
     void *monitor;               /* the server socket's connection events */
-    GHashTable *coalesce;        /* "watch/unit" -> gint64 time of its last alert */
-    GHashTable *hooked;          /* watch id -> s_hooked_t: hook runs per watch */
+    brk_alerts_t *alerts;        /* from standing searches, delivered after the acks */
     int64_t next_minute;         /* refusals go to the audit log once a minute */
     brk_backup_t *backup;
     brk_watches_t *watches;
     bool unsynced;               /* audit records committed without fsync */
-    struct s_alert *alerts;      /* found by the last refresh, to be delivered */
-    size_t n_alerts, cap_alerts;
     int64_t next_expiry;
 };
 
@@ -84,14 +81,6 @@ s_drop_fd(void *arg, int fd)
     (void) arg;
     shutdown(fd, SHUT_RDWR);
 }
-
-typedef struct {
-    int64_t last_run;            /* when the hook last ran for this watch */
-    uint32_t pending;            /* alerts since, not yet told to the hook */
-    uint8_t key[32];             /* the watch's owner, and its latest unit */
-    char provider[HV_ID_MAX + 1];
-    char unit[HV_ID_MAX + 1];
-} s_hooked_t;
 
 /* The broker the subscribe handler records into (there is one per process). */
 static brk_broker_t *s_self;
@@ -191,6 +180,12 @@ s_push(brk_broker_t *self, const char *z85, const char *event, const char *hold)
     if (brk_outq_send(self->outq, data, idlen, z85, buf, len, s_now_ms()) == -EHOSTUNREACH)
         g_hash_table_remove(self->subs, z85);   /* gone: it will poll when it comes back */
     free(buf);
+}
+
+static void
+s_push_alert(void *arg, const char *z85, const char *event, const char *id)
+{
+    s_push(arg, z85, event, id);
 }
 
 typedef struct {
@@ -361,38 +356,6 @@ s_watch_record(void *arg, const void *key, size_t klen, const void *val, size_t 
     return 0;
 }
 
-/* A unit is named by provider and unit name, not by its index position: a
- * deletion later in the same refresh moves another unit into that slot. */
-typedef struct s_alert {
-    char watch[17];
-    uint8_t key[32];
-    char provider[HV_ID_MAX + 1];
-    char unit_name[HV_ID_MAX + 1];
-    uint32_t unit;               /* index, looked up again when delivered */
-} s_alert_t;
-
-static void
-s_alert_found(void *arg, const char *id, const uint8_t key[32])
-{
-    brk_broker_t *self = arg;
-    const brk_principal_t *who = brk_principals_find(self->principals, key);
-    if (!who || who->revoked)
-        return;                  /* its watches are ending in this same commit */
-    if (self->n_alerts == self->cap_alerts) {
-        size_t cap = self->cap_alerts ? self->cap_alerts * 2 : 16;
-        void *p = realloc(self->alerts, cap * sizeof *self->alerts);
-        if (!p)
-            return;
-        self->alerts = p;
-        self->cap_alerts = cap;
-    }
-    s_alert_t *a = &self->alerts[self->n_alerts++];
-    memcpy(a->watch, id, 17);
-    memcpy(a->key, key, 32);
-    a->unit = UINT32_MAX;
-    a->provider[0] = a->unit_name[0] = '\0';  /* set by the caller */
-}
-
 /* A unit that just became available: which watches does it answer? */
 static void
 s_check_watches(brk_broker_t *self, const char *provider, const char *unit)
@@ -407,12 +370,9 @@ s_check_watches(brk_broker_t *self, const char *provider, const char *unit)
         return;
     size_t n;
     const brk_avail_t *avail = brk_index_available(self->index, &n);
-    size_t before = self->n_alerts;
-    brk_watches_match(self->watches, self->index, &avail[u->avail_pos], s_now(), s_alert_found, self);
-    for (size_t i = before; i < self->n_alerts; i++) {
-        snprintf(self->alerts[i].provider, sizeof self->alerts[i].provider, "%s", provider);
-        snprintf(self->alerts[i].unit_name, sizeof self->alerts[i].unit_name, "%s", unit);
-    }
+    brk_alerts_begin_unit(self->alerts, provider, unit);
+    brk_watches_match(self->watches, self->index, &avail[u->avail_pos], s_now(), brk_alerts_on_match,
+                      self->alerts);
 }
 
 static bool
@@ -471,7 +431,7 @@ s_refresh(brk_broker_t *self)
                 rc = s_watch_record(self, NULL, 0, val, vlen);
             else if (rc == -ENOENT) {
                 brk_watches_del(self->watches, d->unit);
-                g_hash_table_remove(self->hooked, d->unit);   /* nothing more to tell of it */
+                brk_alerts_forget_watch(self->alerts, d->unit);
                 rc = 0;
             }
             break;
@@ -810,7 +770,6 @@ out:
     return rc;
 }
 
-static void s_deliver_alerts(brk_broker_t *self);
 
 /* The audit record for a request: who, what, the outcome, and the flags
  * its handler noted. Never free text. */
@@ -1002,292 +961,8 @@ s_serve_batch(brk_broker_t *self)
     }
     /* An ack waits only for its commit: the alerts' own commit, pushes and
      * hook runs follow the acks (design.md section 7). */
-    s_deliver_alerts(self);
+    brk_alerts_deliver(self->alerts);
     brk_guard_batch_end(self->guard);
-}
-
-/* Run the alert hook with the alert as JSON on its stdin; never waits for
- * it (children are reaped in the loop). The child keeps only stdin,
- * stdout and stderr: not the store, not the sockets. */
-static void
-s_run_hook(brk_broker_t *self, const char *json)
-{
-    int fds[2];
-    if (!self->cfg->hook || pipe2(fds, O_CLOEXEC) < 0)
-        return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[0], 0);
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, 1);
-        /* LMDB opens data.mdb without O_CLOEXEC: close everything else
-         * (one by one where the kernel has no close_range) */
-        if (close_range(3, ~0U, 0) < 0)
-            for (long fd = 3, max = sysconf(_SC_OPEN_MAX); fd < max; fd++)
-                close((int) fd);
-        execl(self->cfg->hook, self->cfg->hook, (char *) NULL);
-        _exit(127);
-    }
-    close(fds[0]);
-    if (pid < 0) {
-        brk_log(BRK_LOG_ERROR, "cannot run the alert hook: %s", strerror(errno));
-    } else {
-        size_t len = strlen(json);
-        if (write(fds[1], json, len) != (ssize_t) len || write(fds[1], "\n", 1) != 1)
-            brk_log(BRK_LOG_WARN, "the alert hook did not take its input");
-    }
-    close(fds[1]);
-}
-
-/* One alert per unit per watch within [alerts] coalesce: a unit that flaps
- * between available and occupied does not fill an inbox or page someone
- * each time. True if this alert is to be delivered. */
-static bool
-s_coalesce(brk_broker_t *self, const s_alert_t *a, int64_t now)
-{
-    if (self->cfg->alert_coalesce_s <= 0)
-        return true;
-    const brk_unit_t *u = brk_index_unit(self->index, a->unit);
-    const brk_prov_t *p = brk_index_provider(self->index, u->prov);
-    char *key = g_strdup_printf("%s/%s/%s", a->watch, p->id, u->name);
-    gpointer last;
-    if (g_hash_table_lookup_extended(self->coalesce, key, NULL, &last)
-        && now - (int64_t) GPOINTER_TO_SIZE(last) < self->cfg->alert_coalesce_s) {
-        g_free(key);
-        return false;
-    }
-    g_hash_table_replace(self->coalesce, key, GSIZE_TO_POINTER((gsize) now));
-    return true;
-}
-
-static gboolean
-s_coalesce_old(gpointer key, gpointer value, gpointer arg)
-{
-    (void) key;
-    const brk_broker_t *self = arg;
-    return s_now() - (int64_t) GPOINTER_TO_SIZE(value) >= self->cfg->alert_coalesce_s;
-}
-
-static gboolean
-s_hooked_old(gpointer key, gpointer value, gpointer arg)
-{
-    (void) key;
-    const brk_broker_t *self = arg;
-    const s_hooked_t *h = value;
-    return !h->pending && s_now() - h->last_run >= self->cfg->alert_coalesce_s;
-}
-
-/* Forget coalescing windows that have passed, so the tables stay small. */
-static void
-s_prune_coalesce(brk_broker_t *self)
-{
-    g_hash_table_foreach_remove(self->coalesce, s_coalesce_old, self);
-    g_hash_table_foreach_remove(self->hooked, s_hooked_old, self);
-}
-
-typedef struct {
-    uint8_t (*keys)[40];
-    size_t n, drop;
-} s_trim_t;
-
-static int
-s_trim_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) val;
-    (void) vlen;
-    s_trim_t *t = arg;
-    if (t->n == t->drop)
-        return 1;
-    if (klen == 40)
-        memcpy(t->keys[t->n++], key, 40);
-    return 0;
-}
-
-/* Keep at most inbox_max alerts in a principal's inbox: the oldest go. */
-static int
-s_trim_inbox(brk_broker_t *self, MDB_txn *txn, const uint8_t key[32])
-{
-    size_t count = 0;
-    int rc = brk_store_count_prefix(self->store, txn, BRK_DB_INBOX, key, 32, &count);
-    if (rc < 0 || (int64_t) count <= self->cfg->inbox_max)
-        return rc;
-    s_trim_t t = { NULL, 0, count - (size_t) self->cfg->inbox_max };
-    if (!(t.keys = malloc(t.drop * sizeof *t.keys)))
-        return -ENOMEM;
-    rc = brk_store_each(self->store, txn, BRK_DB_INBOX, key, 32, s_trim_one, &t);
-    for (size_t i = 0; rc == 0 && i < t.n; i++)
-        rc = brk_store_del(self->store, txn, BRK_DB_INBOX, t.keys[i], 40);
-    free(t.keys);
-    return rc;
-}
-
-/* Run the hook for a watch: its count says how many alerts it had since
- * the hook last ran for it. Unless hook_detail = full, the hook learns only
- * what wakes someone (who then reads `haven inbox`). */
-static void
-s_hook_run(brk_broker_t *self, const char *watch, s_hooked_t *h, int64_t now)
-{
-    char when[32];
-    time_t t = (time_t) now;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:i}", "event", "watch-match", "watch", watch, "at", when,
-                          "count", (int) h->pending);
-    int idx = self->cfg->hook_detail_full ? brk_index_find_unit(self->index, h->provider, h->unit) : -1;
-    if (idx >= 0) {
-        const brk_unit_t *u = brk_index_unit(self->index, (uint32_t) idx);
-        const brk_prov_t *p = brk_index_provider(self->index, u->prov);
-        const brk_principal_t *who = brk_principals_find(self->principals, h->key);
-        json_t *more = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "principal", who ? who->name : "",
-                                 "region", brk_ctx_region(&self->ctx, u->district), "provider_id", p->id,
-                                 "provider", p->name, "kind", hv_kind_name(p->kind), "unit", u->name,
-                                 "district", u->district >= 0 ? brk_districts_code(self->districts, u->district) : "");
-        json_object_update(j, more);
-        json_decref(more);
-    }
-    char *text = json_dumps(j, JSON_COMPACT);
-    if (text)
-        s_run_hook(self, text);
-    free(text);
-    json_decref(j);
-    h->last_run = now;
-    h->pending = 0;
-}
-
-/* Count an alert for the hook; run it now unless it ran for this watch
- * within the coalescing window (then s_hook_flush runs it when the window
- * ends, with the count). */
-static void
-s_hook_alert(brk_broker_t *self, const s_alert_t *a, int64_t now)
-{
-    s_hooked_t *h = g_hash_table_lookup(self->hooked, a->watch);
-    if (!h) {
-        h = g_new0(s_hooked_t, 1);
-        h->last_run = INT64_MIN / 2;
-        g_hash_table_insert(self->hooked, g_strdup(a->watch), h);
-    }
-    const brk_unit_t *u = brk_index_unit(self->index, a->unit);
-    memcpy(h->key, a->key, 32);
-    snprintf(h->provider, sizeof h->provider, "%s", brk_index_provider(self->index, u->prov)->id);
-    snprintf(h->unit, sizeof h->unit, "%s", u->name);
-    h->pending++;
-    if (now - h->last_run >= self->cfg->alert_coalesce_s)
-        s_hook_run(self, a->watch, h, now);
-}
-
-/* Alerts that came within a window the hook already ran in: tell it once
- * the window has passed. */
-static void
-s_hook_flush(brk_broker_t *self, int64_t now)
-{
-    GHashTableIter it;
-    gpointer key, value;
-    if (!self->cfg->hook)
-        return;
-    g_hash_table_iter_init(&it, self->hooked);
-    while (g_hash_table_iter_next(&it, &key, &value)) {
-        s_hooked_t *h = value;
-        if (h->pending && now - h->last_run >= self->cfg->alert_coalesce_s)
-            s_hook_run(self, key, h, now);
-    }
-}
-
-/* Put what the watches found in their owners' inboxes, each with a fresh
- * offer, then tell whoever is connected and run the hook. */
-static void
-s_deliver_alerts(brk_broker_t *self)
-{
-    if (!self->n_alerts)
-        return;
-    int64_t now = s_now();
-    size_t keep = 0;
-    for (size_t i = 0; i < self->n_alerts; i++) {
-        /* the refresh is over: find each unit again by name, and drop the
-         * alert if it went, or is no longer available */
-        s_alert_t *a = &self->alerts[i];
-        int idx = brk_index_find_unit(self->index, a->provider, a->unit_name);
-        if (idx < 0 || brk_index_unit(self->index, (uint32_t) idx)->avail_pos == UINT32_MAX)
-            continue;
-        a->unit = (uint32_t) idx;
-        if (s_coalesce(self, a, now))
-            self->alerts[keep++] = *a;
-    }
-    self->n_alerts = keep;
-    if (!self->n_alerts)
-        return;
-    int rc = -ENOSPC;
-    char (*tokens)[BRK_OFFER_TOKEN_MAX] = calloc(self->n_alerts, sizeof *tokens);
-    for (int attempt = 0; tokens && rc == -ENOSPC && attempt < 4; attempt++) {
-        MDB_txn *txn = NULL;
-        const void *val;
-        size_t vlen;
-        uint64_t seq = 0;
-        if ((rc = brk_store_begin(self->store, NULL, true, &txn)) < 0)
-            break;
-        if (brk_store_get(self->store, txn, BRK_DB_META, "inbox-seq", 9, &val, &vlen) == 0 && vlen == 8)
-            memcpy(&seq, val, 8);
-        for (size_t i = 0; rc == 0 && i < self->n_alerts; i++) {
-            const s_alert_t *a = &self->alerts[i];
-            const brk_unit_t *u = brk_index_unit(self->index, a->unit);
-            const brk_prov_t *p = brk_index_provider(self->index, u->prov);
-            brk_offer_t o = { 0 };
-            snprintf(o.provider, sizeof o.provider, "%s", p->id);
-            snprintf(o.unit, sizeof o.unit, "%s", u->name);
-            memcpy(o.principal, a->key, 32);
-            o.expires_at = now + self->cfg->offer_ttl_s;
-            o.version = u->version;
-            if ((rc = brk_offer_seal(self->token_key, &o, tokens[i], BRK_OFFER_TOKEN_MAX)) < 0)
-                break;
-            Haven__Alert al = HAVEN__ALERT__INIT;
-            al.watch = (char *) a->watch;
-            al.offer = tokens[i];
-            al.provider_id = (char *) p->id;
-            al.provider = p->name;
-            al.unit = (char *) u->name;
-            al.district = (char *) (u->district >= 0 ? brk_districts_code(self->districts, u->district) : "");
-            al.district_name = (char *) (u->district >= 0 ? brk_districts_name(self->districts, u->district) : "");
-            al.has_at = al.has_kind = 1;
-            al.at = now;
-            al.kind = p->kind;
-            al.phone = p->phone;
-            uint8_t key[40];
-            seq++;
-            memcpy(key, a->key, 32);
-            for (int b = 0; b < 8; b++)
-                key[32 + b] = (uint8_t) (seq >> (56 - 8 * b));
-            rc = brk_store_put_msg(self->store, txn, BRK_DB_INBOX, key, sizeof key, &al.base);
-            if (rc == 0)
-                rc = s_trim_inbox(self, txn, a->key);
-        }
-        if (rc == 0)
-            rc = brk_store_put(self->store, txn, BRK_DB_META, "inbox-seq", 9, &seq, 8);
-        if (rc == 0) {
-            rc = brk_store_commit(txn);
-            txn = NULL;
-        }
-        if (txn)
-            brk_store_abort(txn);
-        if (rc == -ENOSPC)
-            brk_store_grow(self->store);
-    }
-    if (rc < 0)
-        brk_log(BRK_LOG_ERROR, "storing %zu watch alerts failed: %s", self->n_alerts, strerror(-rc));
-    for (size_t i = 0; rc == 0 && i < self->n_alerts; i++) {
-        const s_alert_t *a = &self->alerts[i];
-        const brk_unit_t *u = brk_index_unit(self->index, a->unit);
-        const brk_prov_t *p = brk_index_provider(self->index, u->prov);
-        const brk_principal_t *who = brk_principals_find(self->principals, a->key);
-        char z85[41];
-        hv_z85_encode32(a->key, z85);
-        s_push(self, z85, "alert", a->watch);
-        brk_log(BRK_LOG_INFO, "watch %s of %s matched %s/%s", a->watch, who ? who->name : "?", p->id, u->name);
-        if (self->cfg->hook)
-            s_hook_alert(self, a, now);
-    }
-    free(tokens);
-    self->n_alerts = 0;
 }
 
 /* Lapse holds and purge closed ones that are due, in their own commit. */
@@ -1317,7 +992,7 @@ s_expire(brk_broker_t *self)
             return;
         }
         s_refresh(self);
-        s_deliver_alerts(self);
+        brk_alerts_deliver(self->alerts);
         if (n == 0)
             break;
     }
@@ -1527,12 +1202,12 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
             s_expire(self);
             brk_guard_conn_each_to_drop(self->guard, s_now_ms(), self->cfg->silent_connection_s * 1000, NULL,
                                         s_drop_silent, self);
-            s_hook_flush(self, s_now());
+            brk_alerts_flush_hook(self->alerts, s_now());
             self->next_expiry = s_now() + 1;
         }
         if (s_now() >= self->next_minute) {
             s_audit_refusals(self);
-            s_prune_coalesce(self);
+            brk_alerts_prune(self->alerts);
             s_audit_upkeep(self);
             self->next_minute = s_now() + 60;
         }
@@ -1697,8 +1372,6 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     self->cfg = cfg;
     s_self = self;
     self->subs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
-    self->coalesce = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    self->hooked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     self->guard = brk_guard_new(cfg);
     self->next_minute = s_now() + 60;
     brk_log_set_level((brk_log_level_t) cfg->log_level);
@@ -1750,6 +1423,11 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
         .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
         .principals = self->principals, .token_key = self->token_key, .audit_key = self->audit_key,
     };
+    if (!(self->alerts = brk_alerts_new(&self->ctx, s_push_alert, self))) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto fail;
+    }
 
     /* The ZAP handler is bound, and proven to answer, before the server
      * socket exists: libzmq admits every key when no handler is bound. */
@@ -1836,7 +1514,7 @@ brk_broker_destroy(brk_broker_t **self_p)
         zmq_ctx_term(self->zctx);
     brk_backup_destroy(&self->backup);   /* before the store it copies */
     brk_watches_destroy(&self->watches);
-    free(self->alerts);
+    brk_alerts_destroy(&self->alerts);
     brk_store_destroy(&self->store);
     brk_districts_destroy(&self->districts);
     brk_index_destroy(&self->index);
@@ -1849,10 +1527,6 @@ brk_broker_destroy(brk_broker_t **self_p)
     free(self->batch);
     if (self->subs)
         g_hash_table_destroy(self->subs);
-    if (self->coalesce)
-        g_hash_table_destroy(self->coalesce);
-    if (self->hooked)
-        g_hash_table_destroy(self->hooked);
     brk_guard_destroy(&self->guard);
     brk_outq_destroy(&self->outq);
     if (s_self == self)
