@@ -490,6 +490,8 @@ s_op(int body)
     static const s_op_t unit_set = { brk_handle_unit_set, true, ROLE(AGENT) };
     static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT) };
     static const s_op_t agent_status = { brk_handle_agent_status, false, ROLE(AGENT) };
+    static const s_op_t agent_sync = { brk_handle_agent_sync, false, ROLE(AGENT) };
+    static const s_op_t agent_resynced = { brk_handle_agent_resynced, true, ROLE(AGENT) };
     static const s_op_t search = { brk_handle_search, false, ROLE(IDVA) | ROLE(ONCALL), false, true };
     static const s_op_t hold_prepare = { brk_handle_hold_prepare, false, ROLE(IDVA) | ROLE(ONCALL) };
     static const s_op_t hold_create = { brk_handle_hold_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
@@ -521,6 +523,8 @@ s_op(int body)
     case HAVEN__REQUEST__BODY_UNIT_SET: return &unit_set;
     case HAVEN__REQUEST__BODY_CONFIRM: return &confirm;
     case HAVEN__REQUEST__BODY_AGENT_STATUS: return &agent_status;
+    case HAVEN__REQUEST__BODY_AGENT_SYNC: return &agent_sync;
+    case HAVEN__REQUEST__BODY_AGENT_RESYNCED: return &agent_resynced;
     case HAVEN__REQUEST__BODY_SEARCH: return &search;
     case HAVEN__REQUEST__BODY_HOLD_PREPARE: return &hold_prepare;
     case HAVEN__REQUEST__BODY_HOLD_CREATE: return &hold_create;

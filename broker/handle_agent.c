@@ -305,3 +305,27 @@ out:
     haven__provider__free_unpacked(prov, NULL);
     return rc;
 }
+
+int
+brk_handle_agent_sync(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    (void) ctx;
+    (void) txn;
+    return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "not yet");
+}
+
+int
+brk_handle_agent_resynced(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
+{
+    (void) ctx;
+    (void) txn;
+    return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "not yet");
+}
+
+int
+brk_providers_mark_unsynced(brk_ctx_t *ctx, MDB_txn *txn)
+{
+    (void) ctx;
+    (void) txn;
+    return 0;
+}

@@ -83,6 +83,8 @@ int brk_handle_ping(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_provider_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_principal_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_agent_status(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+/* Is the broker behind the agent (design.md section 7)? Read only. */
+int brk_handle_agent_sync(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 
 /* Writing handlers (txn is a nested write transaction of the batch). */
@@ -93,6 +95,8 @@ int brk_handle_principal_certify(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 int brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_unit_set(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 int brk_handle_confirm(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
+/* The agent has sent its record again: the provider is in sync. */
+int brk_handle_agent_resynced(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
 
 /* Referrals (handle_hold.c). */
 int brk_handle_hold_prepare(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
@@ -138,6 +142,11 @@ int brk_watches_end(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t 
  * ctx->now, inside txn. Sets *more if it stopped at its batch size.
  * Returns how many it handled, or -errno. */
 int brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more);
+
+/* The store was restored from a backup: the broker may be behind every
+ * agent, so mark every provider unsynced (its units stale) until its agent
+ * resyncs (handle_agent.c). Returns how many, or -errno. */
+int brk_providers_mark_unsynced(brk_ctx_t *ctx, MDB_txn *txn);
 
 /* Agent requests name a provider; it must be the key's own. Returns 0, or
  * 1 with a FORBIDDEN reply packed. */

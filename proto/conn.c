@@ -160,7 +160,11 @@ hv_conn_call(hv_conn_t *self, Haven__Request *req, Haven__Reply **reply_out)
     size_t len;
     int rc;
 
-    req->id = ++self->next_id;
+    /* A caller that must survive its own restart (the agent's outbox)
+     * brings its own id; every retry here resends the same bytes, so the
+     * broker answers a repeat with its first reply (design.md section 7). */
+    if (req->id == 0)
+        req->id = ++self->next_id;
     if ((rc = hv_pack(&req->base, &buf, &len)) < 0)
         return rc;
     rc = -ETIMEDOUT;

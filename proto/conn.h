@@ -27,7 +27,8 @@ hv_conn_t *hv_conn_new(const char *endpoint, const char *server_z85,
                        const hv_keys_t *keys, int timeout_ms, int retries);
 void hv_conn_destroy(hv_conn_t **self_p);
 
-/* Send req (its id is assigned here) and wait for the matching reply.
+/* Send req and wait for the matching reply. Its id is assigned here
+ * unless the caller set one (non-zero); retries resend the same bytes.
  * Returns 0 with *reply_out set (free with haven__reply__free_unpacked),
  * -EACCES if the broker refused our key, -ETIMEDOUT if no reply came after
  * every retry, -EBADMSG for an undecodable reply, or another -errno. */

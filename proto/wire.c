@@ -413,6 +413,10 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
         return s_check_id("provider id", r->confirm->provider, err, errlen);
     case HAVEN__REQUEST__BODY_AGENT_STATUS:
         return s_check_id("provider id", r->agent_status->provider, err, errlen);
+    case HAVEN__REQUEST__BODY_AGENT_SYNC:
+        return s_check_id("provider id", r->agent_sync->provider, err, errlen);
+    case HAVEN__REQUEST__BODY_AGENT_RESYNCED:
+        return s_check_id("provider id", r->agent_resynced->provider, err, errlen);
     case HAVEN__REQUEST__BODY_SEARCH:
         if (r->search->has_limit && (r->search->limit < 1 || r->search->limit > 1000))
             return s_fail(err, errlen, "limit must be 1-1000");
