@@ -29,6 +29,7 @@
 #include "backup.h"
 #include "guard.h"
 #include "outq.h"
+#include "replay.h"
 #include "watch.h"
 #include "broker.h"
 #include "log.h"
@@ -755,6 +756,7 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
         goto out;
     }
     if (op->write) {
+        brk_replay_digest(data, len, r->digest);
         rc = 2;
         goto out;
     }
@@ -780,8 +782,8 @@ out:
 static bool
 s_audited(const brk_request_t *r)
 {
-    if (r->refused)
-        return false;            /* counted, and audited once a minute per key */
+    if (r->refused || r->replayed)
+        return false;            /* counted, and audited once a minute per key; a retry did nothing */
     if (!r->req)
         return true;
     switch (r->req->body_case) {
@@ -843,6 +845,30 @@ s_revoked_in_batch(brk_broker_t *self, MDB_txn *txn, const brk_request_t *r)
     return revoked;
 }
 
+/* A write whose request id and bytes match one answered before (its reply
+ * was lost): the first reply again, and nothing done. Returns 1 if so, 0
+ * if it is new, or -errno. */
+static int
+s_replay(brk_broker_t *self, MDB_txn *txn, brk_request_t *r)
+{
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    int status = 0;
+    int rc = brk_replay_find(self->store, txn, r->who.curve, r->req->id, r->digest, &reply, &len, &status);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    free(r->reply);
+    r->reply = reply;
+    r->reply_len = len;
+    r->status = status;
+    r->replayed = true;
+    brk_log(BRK_LOG_INFO, "%s retried %s request %llu: answered with the first reply, not done again",
+            r->who.name, s_op_name(r->req->body_case), (unsigned long long) r->req->id);
+    return 1;
+}
+
 /* Apply the batch's writes and record every request in the audit log, in
  * one transaction; on MDB_MAP_FULL, grow the map and do it all again (the
  * dead transaction kept nothing). */
@@ -860,9 +886,14 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
         rc = brk_store_begin(self->store, NULL, true, &txn);
         for (size_t i = 0; rc == 0 && i < n; i++) {
             brk_request_t *r = &batch[i];
+            r->replayed = false;
             if (write[i] && s_revoked_in_batch(self, txn, r)) {
                 brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
                                 "this key (%s) has been revoked; ask your Haven administrator", r->who.name);
+            } else if (write[i] && (rc = s_replay(self, txn, r)) != 0) {
+                if (rc < 0)
+                    break;
+                rc = 0;          /* a retry: answered with the first reply */
             } else if (write[i]) {
                 const s_op_t *op = s_op(r->req->body_case);
                 MDB_txn *child = NULL;
@@ -887,6 +918,13 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
                                         strerror(-hrc));
                     }
                 }
+                /* In the batch's transaction, so the reply is kept if and
+                 * only if what it says happened is committed. */
+                if (rc == 0 && r->reply && brk_replay_keeps(r->status))
+                    rc = brk_replay_keep(self->store, txn, r->who.curve, r->req->id, r->digest, self->ctx.now,
+                                         r->status, r->reply, r->reply_len);
+                if (rc < 0)
+                    break;
             }
             if (rc == 0 && s_audited(r))
                 rc = s_audit(self, txn, r);
@@ -1152,6 +1190,33 @@ s_audit_upkeep(brk_broker_t *self)
     self->next_head = now + 3600;
 }
 
+/* Forget replies to writes older than [timers] replay_window, in batches
+ * of their own commits so that the loop never stalls on them. */
+static void
+s_replay_upkeep(brk_broker_t *self)
+{
+    bool more = true;
+    for (int round = 0; more && round < 20; round++) {
+        MDB_txn *txn = NULL;
+        int rc = brk_store_begin(self->store, NULL, true, &txn);
+        int n = rc < 0 ? rc : brk_replay_prune(self->store, txn, s_now() - self->cfg->replay_window_s, 1000, &more);
+        rc = n;
+        if (n > 0) {
+            rc = brk_store_commit(txn);
+            txn = NULL;
+        }
+        brk_store_abort(txn);
+        if (rc == -ENOSPC && brk_store_grow(self->store) == 0) {
+            more = true;
+            continue;
+        }
+        if (rc < 0) {
+            brk_log(BRK_LOG_ERROR, "forgetting old replies to writes failed: %s", strerror(-rc));
+            return;
+        }
+    }
+}
+
 int
 brk_broker_run(brk_broker_t *self, int stop_fd)
 {
@@ -1213,6 +1278,7 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
             s_audit_refusals(self);
             brk_alerts_prune(self->alerts);
             s_audit_upkeep(self);
+            s_replay_upkeep(self);
             self->next_minute = s_now() + 60;
         }
         if (s_now() >= next_check) {

@@ -58,6 +58,7 @@ static const s_option_t s_options[] = {
     OPT("timers", hold_ttl, hold_ttl_s, 1, 7 * 86400, 1),
     OPT("timers", address_retention, address_retention_s, 1, 90 * 86400, 1),
     OPT("timers", reader_check, reader_check_s, 1, 86400, 1),
+    OPT("timers", replay_window, replay_window_s, 60, 30 * 86400, 1),
     OPT("audit", retention, audit_retention_months, 1, 1200, 0),
 };
 
@@ -154,6 +155,7 @@ brk_config_load(const char *path, brk_config_t **out, char *err, size_t errlen)
     c->hold_ttl_s = 2 * 3600;
     c->address_retention_s = 7 * 86400;
     c->reader_check_s = 60;
+    c->replay_window_s = 86400;
     c->audit_retention_months = 13;
     s_parse_t p = { c, path, 0, err, errlen, 0 };
     int rc = hv_ini_parse(path, s_handler, &p, &p.lineno);

@@ -33,6 +33,7 @@ typedef struct {
     bool hook_detail_full;       /* [alerts] hook_detail = minimal | full */
     int64_t alert_coalesce_s;    /* [alerts] coalesce: one alert per unit per watch, one hook run per watch */
     int64_t silent_connection_s; /* [timers] silent_connection */
+    int64_t replay_window_s;     /* [timers] replay_window: how long a write's reply is kept for retries */
     int64_t offer_ttl_s;         /* [timers] offer_ttl */
     int64_t hold_ttl_s;          /* [timers] hold_ttl */
     int64_t address_retention_s; /* [timers] address_retention */

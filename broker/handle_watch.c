@@ -167,27 +167,88 @@ brk_handle_watch_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     return rc;
 }
 
+typedef struct {
+    brk_store_list_t list;
+    uint64_t ack;                /* collecting keys up to this seq, to delete */
+    uint8_t (*keys)[40];
+    size_t n_keys, cap_keys;
+} s_inbox_t;
+
+static uint64_t
+s_inbox_seq(const uint8_t *key)
+{
+    uint64_t seq = 0;
+    for (int i = 32; i < 40; i++)
+        seq = seq << 8 | key[i];
+    return seq;
+}
+
+static int
+s_inbox_acked(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) val;
+    (void) vlen;
+    s_inbox_t *in = arg;
+    if (klen != 40)
+        return 0;
+    if (s_inbox_seq(key) > in->ack)
+        return 1;                /* in seq order: the rest are newer */
+    if (in->n_keys == in->cap_keys) {
+        size_t cap = in->cap_keys ? in->cap_keys * 2 : 64;
+        void *p = realloc(in->keys, cap * sizeof *in->keys);
+        if (!p)
+            return -ENOMEM;
+        in->keys = p;
+        in->cap_keys = cap;
+    }
+    memcpy(in->keys[in->n_keys++], key, 40);
+    return 0;
+}
+
+static int
+s_inbox_alert(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    s_inbox_t *in = arg;
+    if (klen != 40)
+        return 0;
+    Haven__Alert *a = haven__alert__unpack(NULL, vlen, val);
+    if (!a)
+        return -EBADMSG;
+    a->has_seq = 1;
+    a->seq = s_inbox_seq(key);
+    return brk_store_list_add(&in->list, &a->base);
+}
+
+/* The inbox is read without being emptied: a reply lost on the way must
+ * lose no alert. The client acknowledges up to the last seq it showed
+ * (ack), and only those alerts leave; then what remains is listed. */
 int
 brk_handle_inbox(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    brk_store_list_t l;
-    bool keep = r->req->inbox->has_keep && r->req->inbox->keep;
-    int rc = brk_store_list(ctx->store, txn, BRK_DB_INBOX, r->who.curve, 32, &haven__alert__descriptor, &l);
-    if (rc < 0)
-        return rc;
-    Haven__InboxReply body = HAVEN__INBOX_REPLY__INIT;
-    body.n_alerts = l.n;
-    body.alerts = (Haven__Alert **) l.items;
-    Haven__Reply reply = HAVEN__REPLY__INIT;
-    reply.body_case = HAVEN__REPLY__BODY_INBOX;
-    reply.inbox = &body;
-    rc = brk_reply_ok(r, &reply);
-    if (rc == 0 && !keep && l.n) {
-        /* read: the alerts leave the inbox (the reply goes after the commit) */
-        int n = brk_store_del_prefix(ctx->store, txn, BRK_DB_INBOX, r->who.curve, 32);
-        rc = n < 0 ? n : 0;
+    const Haven__Inbox *q = r->req->inbox;
+    s_inbox_t in = { .list = { .desc = &haven__alert__descriptor } };
+    int rc = 0;
+    if (q->has_ack && q->ack > 0) {
+        in.ack = q->ack;
+        rc = brk_store_each(ctx->store, txn, BRK_DB_INBOX, r->who.curve, 32, s_inbox_acked, &in);
+        for (size_t i = 0; rc == 0 && i < in.n_keys; i++)
+            rc = brk_store_del(ctx->store, txn, BRK_DB_INBOX, in.keys[i], 40);
+        if (rc == 0)
+            snprintf(r->audit.detail, sizeof r->audit.detail, "acknowledged %zu alerts", in.n_keys);
     }
-    brk_store_list_free(&l);
+    if (rc == 0)
+        rc = brk_store_each(ctx->store, txn, BRK_DB_INBOX, r->who.curve, 32, s_inbox_alert, &in);
+    if (rc == 0) {
+        Haven__InboxReply body = HAVEN__INBOX_REPLY__INIT;
+        body.n_alerts = in.list.n;
+        body.alerts = (Haven__Alert **) in.list.items;
+        Haven__Reply reply = HAVEN__REPLY__INIT;
+        reply.body_case = HAVEN__REPLY__BODY_INBOX;
+        reply.inbox = &body;
+        rc = brk_reply_ok(r, &reply);
+    }
+    free(in.keys);
+    brk_store_list_free(&in.list);
     return rc;
 }
 

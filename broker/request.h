@@ -23,6 +23,8 @@ typedef struct {
     size_t reply_len;
     int status;                  /* the reply's status, for the log */
     bool refused;                /* before its handler: audited in aggregate (guard.h) */
+    uint8_t digest[16];          /* a write's: tells a retry from a new request (replay.h) */
+    bool replayed;               /* a retry answered with the kept reply: nothing done, not audited */
     /* What the audit log records beyond who, what and the outcome; set by
      * handlers. Flags and ids only. */
     struct {

@@ -10,12 +10,13 @@
 struct brk_store {
     MDB_env *env;
     MDB_dbi dbi[BRK_DB__COUNT];
+    bool absent[BRK_DB__COUNT];  /* a copy made before this table existed */
     size_t map_size;
 };
 
 static const char *const s_db_names[BRK_DB__COUNT] = {
     "meta", "principals", "names", "providers", "units", "holds", "deadlines", "audit",
-    "watches", "inbox",
+    "watches", "inbox", "replies", "reply-times",
 };
 
 int
@@ -71,9 +72,15 @@ s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out)
 
     if ((rc = brk_lmdb_error(mdb_txn_begin(self->env, NULL, copy ? MDB_RDONLY : 0, &txn))) < 0)
         goto fail;
-    for (int i = 0; i < BRK_DB__COUNT; i++)
-        if ((rc = brk_lmdb_error(mdb_dbi_open(txn, s_db_names[i], copy ? 0 : MDB_CREATE, &self->dbi[i]))) < 0)
+    for (int i = 0; i < BRK_DB__COUNT; i++) {
+        rc = brk_lmdb_error(mdb_dbi_open(txn, s_db_names[i], copy ? 0 : MDB_CREATE, &self->dbi[i]));
+        if (rc == -ENOENT && copy) {
+            self->absent[i] = true;     /* an older backup: read as empty */
+            rc = 0;
+        }
+        if (rc < 0)
             goto fail;
+    }
     if ((rc = brk_lmdb_error(mdb_txn_commit(txn))) < 0) {
         txn = NULL;
         goto fail;
@@ -161,6 +168,8 @@ brk_store_get(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key, siz
               const void **val_out, size_t *vlen_out)
 {
     MDB_val k = { klen, (void *) key }, v;
+    if (self->absent[db])
+        return -ENOENT;
     int rc = brk_lmdb_error(mdb_get(txn, self->dbi[db], &k, &v));
     if (rc == 0) {
         *val_out = v.mv_data;
@@ -220,6 +229,8 @@ brk_store_each(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix,
 {
     MDB_cursor *cur;
     MDB_val k = { plen, (void *) prefix }, v;
+    if (self->absent[db])
+        return 0;
     int rc = brk_lmdb_error(mdb_cursor_open(txn, self->dbi[db], &cur));
     if (rc < 0)
         return rc;
@@ -267,6 +278,10 @@ int
 brk_store_count(brk_store_t *self, MDB_txn *txn, brk_db_t db, size_t *count_out)
 {
     MDB_stat st;
+    if (self->absent[db]) {
+        *count_out = 0;
+        return 0;
+    }
     int rc = brk_lmdb_error(mdb_stat(txn, self->dbi[db], &st));
     if (rc == 0)
         *count_out = st.ms_entries;

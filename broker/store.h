@@ -22,6 +22,8 @@ typedef enum {
     BRK_DB_AUDIT,         /* be64 seq -> AuditRecord, hash-chained */
     BRK_DB_WATCHES,       /* watch id -> Watch */
     BRK_DB_INBOX,         /* 32-byte curve key, be64 seq -> Alert */
+    BRK_DB_REPLIES,       /* 32-byte curve key, be64 request id -> a write's reply (replay.h) */
+    BRK_DB_REPLY_TIMES,   /* be64 time, curve key, request id -> "" (replay.h) */
     BRK_DB__COUNT
 } brk_db_t;
 

@@ -532,12 +532,30 @@ s_print_alert(const Haven__Alert *a, json_t *arr)
     printf("    offer: %s\n", a->offer);
 }
 
+/* Acknowledge alerts up to seq: they leave the inbox. Only after they were
+ * shown, so a reply lost on the way loses none (they are shown again). */
+static int
+s_inbox_ack(hv_cli_t *cli, uint64_t seq)
+{
+    Haven__Inbox in = HAVEN__INBOX__INIT;
+    in.has_ack = 1;
+    in.ack = seq;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.body_case = HAVEN__REQUEST__BODY_INBOX;
+    req.inbox = &in;
+    Haven__Reply *rep = NULL;
+    int rc = hv_cli_call_for(cli, &req, HAVEN__REPLY__BODY_INBOX, &rep);
+    if (rc == EX_OK)
+        haven__reply__free_unpacked(rep, NULL);
+    else
+        hv_cli_error(PROG, "the alerts shown stay in your inbox and will be shown again");
+    return rc;
+}
+
 static int
 s_inbox(hv_cli_t *cli, bool keep, bool follow, bool json)
 {
     Haven__Inbox in = HAVEN__INBOX__INIT;
-    in.has_keep = 1;
-    in.keep = keep;
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_INBOX;
     req.inbox = &in;
@@ -557,15 +575,19 @@ s_inbox(hv_cli_t *cli, bool keep, bool follow, bool json)
             last_subscribe = time(NULL);
         }
         Haven__Reply *rep = NULL;
-        int rc = hv_cli_call(cli, &req, &rep);
+        int rc = hv_cli_call_for(cli, &req, HAVEN__REPLY__BODY_INBOX, &rep);
         if (rc != EX_OK)
             return rc;
         const Haven__InboxReply *box = rep->inbox;
         json_t *arr = json ? json_array() : NULL;
+        uint64_t last = 0;
         if (!json && first && box->n_alerts == 0 && !follow)
             printf("Your inbox is empty.\n");
-        for (size_t i = 0; i < box->n_alerts; i++)
+        for (size_t i = 0; i < box->n_alerts; i++) {
             s_print_alert(box->alerts[i], arr);
+            if (box->alerts[i]->seq > last)
+                last = box->alerts[i]->seq;
+        }
         if (arr) {
             if (follow) {
                 for (size_t i = 0; i < json_array_size(arr); i++) {
@@ -581,6 +603,8 @@ s_inbox(hv_cli_t *cli, bool keep, bool follow, bool json)
         fflush(stdout);
         haven__reply__free_unpacked(rep, NULL);
         first = false;
+        if (!keep && last && (rc = s_inbox_ack(cli, last)) != EX_OK)
+            return rc;
         if (!follow)
             return EX_OK;
         /* wait for a push (or re-subscribe every 30 s) */

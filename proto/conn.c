@@ -163,9 +163,14 @@ hv_conn_call(hv_conn_t *self, Haven__Request *req, Haven__Reply **reply_out)
     /* A caller that must survive its own restart (the agent's outbox)
      * brings its own id; every retry here resends the same bytes, so the
      * broker answers a repeat with its first reply (design.md section 7). */
-    if (req->id == 0)
+    bool assigned = req->id == 0;
+    if (assigned)
         req->id = ++self->next_id;
-    if ((rc = hv_pack(&req->base, &buf, &len)) < 0)
+    uint64_t id = req->id;
+    rc = hv_pack(&req->base, &buf, &len);
+    if (assigned)
+        req->id = 0;             /* a caller that sends this struct again makes a new request */
+    if (rc < 0)
         return rc;
     rc = -ETIMEDOUT;
     for (int attempt = 0; attempt < self->retries; attempt++) {
@@ -219,7 +224,7 @@ hv_conn_call(hv_conn_t *self, Haven__Request *req, Haven__Reply **reply_out)
                         if (self->notify)
                             haven__reply__free_unpacked(self->notify, NULL);
                         self->notify = r;
-                    } else if (r->id != req->id && r->id != 0) {
+                    } else if (r->id != id && r->id != 0) {
                         /* id 0: the broker could not read our id; with one
                          * request in flight, the answer is ours. */
                         haven__reply__free_unpacked(r, NULL);   /* late reply to an earlier try */
