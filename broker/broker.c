@@ -357,12 +357,12 @@ s_watch_record(void *arg, const void *key, size_t klen, const void *val, size_t 
     return 0;
 }
 
-/* A unit that just became available: which watches does it answer? */
+/* Which watches does a unit match now, as the index has it? fn is called
+ * for each (nothing if the unit is not offered at all). */
 static void
-s_check_watches(brk_broker_t *self, const char *provider, const char *unit)
+s_unit_watches(brk_broker_t *self, const char *provider, const char *unit,
+               void (*fn)(void *arg, const char *id, const uint8_t key[32]), void *arg)
 {
-    if (!brk_watches_count(self->watches))
-        return;
     int idx = brk_index_find_unit(self->index, provider, unit);
     if (idx < 0)
         return;
@@ -371,16 +371,78 @@ s_check_watches(brk_broker_t *self, const char *provider, const char *unit)
         return;
     size_t n;
     const brk_avail_t *avail = brk_index_available(self->index, &n);
-    brk_alerts_begin_unit(self->alerts, provider, unit);
-    brk_watches_match(self->watches, self->index, &avail[u->avail_pos], s_now(), brk_alerts_on_match,
-                      self->alerts);
+    brk_watches_match(self->watches, self->index, &avail[u->avail_pos], s_now(), fn, arg);
 }
 
-static bool
-s_was_available(brk_broker_t *self, const char *provider, const char *unit)
+static void
+s_watch_collect(void *arg, const char *id, const uint8_t key[32])
 {
-    int idx = brk_index_find_unit(self->index, provider, unit);
-    return idx >= 0 && brk_index_unit(self->index, (uint32_t) idx)->avail_pos != UINT32_MAX;
+    (void) key;
+    g_hash_table_add(arg, g_strdup(id));
+}
+
+/* A watch fires when a unit newly matches it: it became available, a
+ * confirmation made it fresh, or its catalog entry changed to fit. The
+ * watches it matched before the refresh are in `before` (per unit). */
+typedef struct {
+    brk_broker_t *self;
+    GHashTable *before;          /* watch ids */
+} s_newly_t;
+
+static void
+s_watch_fire_new(void *arg, const char *id, const uint8_t key[32])
+{
+    s_newly_t *n = arg;
+    if (!g_hash_table_contains(n->before, id))
+        brk_alerts_on_match(n->self->alerts, id, key);
+}
+
+/* What the unit matched before: a set of watch ids (caller destroys). */
+static GHashTable *
+s_watches_before(brk_broker_t *self, const char *provider, const char *unit)
+{
+    GHashTable *before = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    s_unit_watches(self, provider, unit, s_watch_collect, before);
+    return before;
+}
+
+static void
+s_watches_after(brk_broker_t *self, const char *provider, const char *unit, GHashTable *before)
+{
+    s_newly_t n = { self, before };
+    brk_alerts_begin_unit(self->alerts, provider, unit);
+    s_unit_watches(self, provider, unit, s_watch_fire_new, &n);
+}
+
+/* A provider's units, with what each matched before its refresh. */
+typedef struct {
+    brk_broker_t *self;
+    const char *provider;
+    GHashTable *units;           /* unit name -> GHashTable of watch ids */
+} s_provider_watches_t;
+
+static int
+s_provider_unit_before(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void) val;
+    (void) vlen;
+    s_provider_watches_t *pw = arg;
+    size_t plen = strlen(pw->provider) + 1;
+    if (klen <= plen || klen - plen > HV_ID_MAX)
+        return 0;
+    char *unit = g_strndup((const char *) key + plen, klen - plen);
+    g_hash_table_insert(pw->units, unit, s_watches_before(pw->self, pw->provider, unit));
+    return 0;
+}
+
+static void
+s_provider_units_after(brk_broker_t *self, const char *provider, GHashTable *units)
+{
+    GHashTableIter it;
+    gpointer unit, before;
+    g_hash_table_iter_init(&it, units);
+    while (g_hash_table_iter_next(&it, &unit, &before))
+        s_watches_after(self, provider, unit, before);
 }
 
 /* Bring the caches in line with what a committed batch changed. */
@@ -411,15 +473,30 @@ s_refresh(brk_broker_t *self)
             }
             break;
         }
-        case BRK_DIRTY_PROVIDER:
-            rc = brk_store_get(self->store, txn, BRK_DB_PROVIDERS, d->provider,
-                               strlen(d->provider), &val, &vlen);
+        case BRK_DIRTY_PROVIDER: {
+            /* A confirmation or a resync makes stale units fresh, and a
+             * catalog may change what they fit: watches they now match fire. */
+            s_provider_watches_t pw = { self, d->provider, NULL };
+            if (brk_watches_count(self->watches)) {
+                pw.units = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                 (GDestroyNotify) g_hash_table_destroy);
+                rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider, strlen(d->provider) + 1,
+                                    s_provider_unit_before, &pw);
+            }
+            if (rc == 0)
+                rc = brk_store_get(self->store, txn, BRK_DB_PROVIDERS, d->provider,
+                                   strlen(d->provider), &val, &vlen);
             if (rc == 0)
                 rc = s_index_provider_record(self, NULL, 0, val, vlen);
             if (rc == 0)
                 rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider,
                                     strlen(d->provider) + 1, s_index_unit_record, self);
+            if (rc == 0 && pw.units)
+                s_provider_units_after(self, d->provider, pw.units);
+            if (pw.units)
+                g_hash_table_destroy(pw.units);
             break;
+        }
         case BRK_DIRTY_REFERRAL:
         case BRK_DIRTY_WITHDRAWN: {
             s_push_arg_t a = { self, d->unit, d->kind == BRK_DIRTY_REFERRAL ? "referral" : "withdrawn" };
@@ -438,16 +515,19 @@ s_refresh(brk_broker_t *self)
             break;
         case BRK_DIRTY_UNIT: {
             int klen = brk_unit_key(d->provider, d->unit, key, sizeof key);
-            bool was = s_was_available(self, d->provider, d->unit);
+            GHashTable *before = brk_watches_count(self->watches)
+                ? s_watches_before(self, d->provider, d->unit) : NULL;
             rc = brk_store_get(self->store, txn, BRK_DB_UNITS, key, (size_t) klen, &val, &vlen);
             if (rc == 0)
                 rc = s_index_unit_record(self, NULL, 0, val, vlen);
-            if (rc == 0 && !was)
-                s_check_watches(self, d->provider, d->unit);
+            if (rc == 0 && before)
+                s_watches_after(self, d->provider, d->unit, before);
             else if (rc == -ENOENT) {
                 brk_index_del_unit(self->index, d->provider, d->unit);
                 rc = 0;
             }
+            if (before)
+                g_hash_table_destroy(before);
             break;
         }
         }

@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "../../broker/store.h"
+#include "haven.pb-c.h"
 #include "harness.h"
 
 static hh_t h;
@@ -106,6 +108,54 @@ Test(oversight, alerts_wait_in_the_inbox_with_a_fresh_offer)
     hh_run(&h, &r, "haven", "--config", idva, "watch", "--list", NULL);
     cr_assert_eq(r.code, 0);
     cr_assert(strstr(r.out, "woman"), "%s", r.out);
+}
+
+/* Back-date a unit's confirmation in a stopped broker's store. */
+static void
+s_backdate(const char *provider, const char *unit, int64_t seconds)
+{
+    char path[512], key[160];
+    brk_store_t *store = NULL;
+    MDB_txn *txn = NULL;
+    Haven__Unit *u = NULL;
+    snprintf(path, sizeof path, "%s/data", h.dir);
+    cr_assert_eq(brk_store_open(path, 1 << 20, &store), 0);
+    cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
+    int klen = brk_unit_key(provider, unit, key, sizeof key);
+    cr_assert_eq(brk_store_get_msg(store, txn, BRK_DB_UNITS, key, (size_t) klen, &haven__unit__descriptor,
+                                   (ProtobufCMessage **) &u), 0);
+    u->has_confirmed_at = 1;
+    u->confirmed_at = (int64_t) time(NULL) - seconds;
+    cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base), 0);
+    haven__unit__free_unpacked(u, NULL);
+    cr_assert_eq(brk_store_commit(txn), 0);
+    brk_store_destroy(&store);
+}
+
+Test(oversight, a_confirmation_that_makes_a_stale_unit_fresh_fires_a_watch)
+{
+    hh_run(&h, &r, "haven-agent", "--config", agent, "set", "room-1", "available", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_stop(&h);
+    s_backdate("refuge-a", "room-1", 3 * 86400);     /* confirm_every is 24h */
+    hh_restart(&h);
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "search", "--gender", "woman", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"matching\": 0"), "a stale unit is not offered: %s", r.out);
+    hh_run(&h, &r, "haven", "--config", idva, "watch", "--gender", "woman", "--for", "1h", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "inbox", "--keep", NULL);
+    cr_assert(strstr(r.out, "\"alerts\": []"), "nothing matches yet: %s", r.out);
+    /* staff confirm: room-1 is fresh, and newly matches the watch */
+    hh_run(&h, &r, "haven-agent", "--config", agent, "confirm", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "inbox", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "room-1"), "the confirmation made room-1 match: %s", r.out);
+    /* confirming again changes nothing it matches: no second alert */
+    hh_run(&h, &r, "haven-agent", "--config", agent, "confirm", NULL);
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "inbox", NULL);
+    cr_assert(strstr(r.out, "\"alerts\": []"), "%s", r.out);
 }
 
 Test(oversight, on_call_sees_its_region_and_emergency_units)
