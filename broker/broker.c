@@ -237,7 +237,10 @@ brk_reply_error(brk_request_t *r, int status, const char *fmt, ...)
     free(r->reply);
     r->reply = NULL;
     r->status = status;
-    hv_pack(&reply.base, &r->reply, &r->reply_len);
+    /* Out of memory for a few hundred bytes: no reply (s_send_reply
+     * tries a bare INTERNAL one, and logs if even that fails). */
+    if (hv_pack(&reply.base, &r->reply, &r->reply_len) < 0)
+        r->reply = NULL;
     return 1;
 }
 
@@ -642,6 +645,11 @@ s_send_reply(brk_broker_t *self, brk_request_t *r)
 {
     if (!r->reply)
         brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the broker failed to handle the request");
+    if (!r->reply) {
+        brk_log(BRK_LOG_ERROR, "no reply could be made for %s (out of memory); the client will retry",
+                r->who.name[0] ? r->who.name : "an unknown key");
+        return;
+    }
     /* ROUTER_MANDATORY and DONTWAIT: a vanished or stuck peer costs us an
      * error here (or a bounded wait in the outq), never a blocked loop. */
     int rc = brk_outq_send(self->outq, zmq_msg_data(&r->routing), zmq_msg_size(&r->routing), r->who.curve_z85,
@@ -726,13 +734,26 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
     zmq_msg_init(&payload);
     int frames = 1;
     if (zmq_msg_more(&r->routing)) {
-        zmq_msg_recv(&payload, self->router, 0);
+        /* The frames of one message arrive together: a failure here is
+         * the context ending (or a libzmq fault), not a slow peer. */
+        if (zmq_msg_recv(&payload, self->router, 0) < 0) {
+            int e = errno;
+            zmq_msg_close(&payload);
+            zmq_msg_close(&r->routing);
+            return -e;
+        }
         frames++;
         int more = zmq_msg_more(&payload);
         while (more) {           /* drain extra frames; the request is refused below */
             zmq_msg_t extra;
             zmq_msg_init(&extra);
-            zmq_msg_recv(&extra, self->router, 0);
+            if (zmq_msg_recv(&extra, self->router, 0) < 0) {
+                int e = errno;
+                zmq_msg_close(&extra);
+                zmq_msg_close(&payload);
+                zmq_msg_close(&r->routing);
+                return -e;
+            }
             more = zmq_msg_more(&extra);
             zmq_msg_close(&extra);
             frames++;
@@ -1132,8 +1153,10 @@ s_connection_events(brk_broker_t *self)
             return;
         }
         zmq_msg_init(&addr);
-        if (zmq_msg_more(&ev))
-            zmq_msg_recv(&addr, self->monitor, 0);
+        /* the second frame (the address) is not used; an event without
+         * it is still an event */
+        if (zmq_msg_more(&ev) && zmq_msg_recv(&addr, self->monitor, 0) < 0)
+            brk_log(BRK_LOG_WARN, "a connection event came without its address: %s", zmq_strerror(errno));
         if (zmq_msg_size(&ev) >= 6) {
             uint16_t event;
             int32_t value;

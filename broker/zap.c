@@ -34,8 +34,10 @@ brk_zap_handle(void *sock, const brk_principals_t *principals, brk_guard_t *guar
     while (more && n < ZAP_FRAMES + 1) {
         zmq_msg_init(&frames[n]);
         if (zmq_msg_recv(&frames[n], sock, 0) < 0) {
-            zmq_msg_close(&frames[n]);
-            return -errno;
+            int e = errno;
+            for (int i = 0; i <= n; i++)
+                zmq_msg_close(&frames[i]);
+            return -e;
         }
         more = zmq_msg_more(&frames[n]);
         n++;
@@ -43,7 +45,13 @@ brk_zap_handle(void *sock, const brk_principals_t *principals, brk_guard_t *guar
     while (more) {               /* drain anything beyond what we expect */
         zmq_msg_t extra;
         zmq_msg_init(&extra);
-        zmq_msg_recv(&extra, sock, 0);
+        if (zmq_msg_recv(&extra, sock, 0) < 0) {
+            int e = errno;
+            zmq_msg_close(&extra);
+            for (int i = 0; i < n; i++)
+                zmq_msg_close(&frames[i]);
+            return -e;
+        }
         more = zmq_msg_more(&extra);
         zmq_msg_close(&extra);
         n = ZAP_FRAMES + 2;      /* mark as malformed */
