@@ -13,6 +13,7 @@
 static atomic_int s_skip[FT__COUNT] = { [0 ... FT__COUNT - 1] = -1 };
 static atomic_bool s_hit[FT__COUNT];
 static int s_saved_stderr = -1;
+static atomic_int s_fsync_gate = -1;
 
 void
 ft_fail(ft_call_t call, int skip)
@@ -59,6 +60,7 @@ int __real_mdb_env_info(MDB_env *env, MDB_envinfo *stat);
 int __real_mdb_env_set_flags(MDB_env *env, unsigned int flags, int onoff);
 int __real_mdb_cursor_del(MDB_cursor *cursor, unsigned int flags);
 int __real_mdb_reader_check(MDB_env *env, int *dead);
+int __real_fsync(int fd);
 
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t size);
@@ -69,6 +71,7 @@ int __wrap_mdb_env_info(MDB_env *env, MDB_envinfo *stat);
 int __wrap_mdb_env_set_flags(MDB_env *env, unsigned int flags, int onoff);
 int __wrap_mdb_cursor_del(MDB_cursor *cursor, unsigned int flags);
 int __wrap_mdb_reader_check(MDB_env *env, int *dead);
+int __wrap_fsync(int fd);
 
 void *
 __wrap_calloc(size_t n, size_t size)
@@ -134,6 +137,22 @@ int
 __wrap_mdb_reader_check(MDB_env *env, int *dead)
 {
     return s_fails(FT_MDB_READER_CHECK) ? EINVAL : __real_mdb_reader_check(env, dead);
+}
+
+void
+ft_stall_fsync(int fd)
+{
+    atomic_store(&s_fsync_gate, fd);
+}
+
+int
+__wrap_fsync(int fd)
+{
+    int gate = atomic_exchange(&s_fsync_gate, -1);
+    char c;
+    if (gate >= 0 && read(gate, &c, 1) != 1)
+        return -1;               /* errno from read: the test went wrong */
+    return __real_fsync(fd);
 }
 
 int

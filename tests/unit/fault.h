@@ -24,6 +24,10 @@ bool ft_failed(ft_call_t call);
 /* Disarm everything. */
 void ft_reset(void);
 
+/* Make the next fsync wait until a byte can be read from fd (a pipe the
+ * test writes to when it is ready), then go ahead; -1 disarms. */
+void ft_stall_fsync(int fd);
+
 /* Send stderr into a pipe; returns its read end (test-sized output only:
  * a full pipe would block the writer). */
 int ft_stderr_capture(void);
