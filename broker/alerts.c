@@ -39,6 +39,7 @@ struct brk_alerts {
     void *push_arg;
     s_alert_t *items;            /* found by the last refresh, to be delivered */
     size_t n, cap;
+    size_t dropped;              /* found, but no room to keep them (each logged) */
     char provider[HV_ID_MAX + 1];    /* the unit the matches being found are for */
     char unit_name[HV_ID_MAX + 1];
     GHashTable *coalesce;        /* "watch/provider/unit" -> time of its last alert */
@@ -101,8 +102,14 @@ brk_alerts_on_match(void *arg, const char *id, const uint8_t key[32])
     if (self->n == self->cap) {
         size_t cap = self->cap ? self->cap * 2 : 16;
         void *p = realloc(self->items, cap * sizeof *self->items);
-        if (!p)
+        if (!p) {
+            /* nobody will be told of this match: say so, and whose it was */
+            self->dropped++;
+            brk_log(BRK_LOG_ERROR, "out of memory: the alert of watch %s (%s) for %s/%s is dropped, not "
+                    "delivered (%zu dropped since the last delivery)", id, who->name, self->provider,
+                    self->unit_name, self->dropped);
             return;
+        }
         self->items = p;
         self->cap = cap;
     }
@@ -307,6 +314,11 @@ brk_alerts_flush_hook(brk_alerts_t *self, int64_t now)
 void
 brk_alerts_deliver(brk_alerts_t *self)
 {
+    if (self->dropped) {
+        brk_log(BRK_LOG_ERROR, "%zu watch alerts were dropped for lack of memory (each logged with its "
+                "watch); delivering the other %zu", self->dropped, self->n);
+        self->dropped = 0;
+    }
     if (!self->n)
         return;
     int64_t now = s_now();
@@ -327,6 +339,8 @@ brk_alerts_deliver(brk_alerts_t *self)
         return;
     int rc = -ENOSPC;
     char (*tokens)[BRK_OFFER_TOKEN_MAX] = calloc(self->n, sizeof *tokens);
+    if (!tokens)
+        rc = -ENOMEM;
     for (int attempt = 0; tokens && rc == -ENOSPC && attempt < 4; attempt++) {
         MDB_txn *txn = NULL;
         const void *val;
@@ -377,11 +391,22 @@ brk_alerts_deliver(brk_alerts_t *self)
         }
         if (txn)
             brk_store_abort(txn);
-        if (rc == -ENOSPC)
-            brk_store_grow(self->ctx->store);
+        if (rc == -ENOSPC) {
+            int grc = brk_store_grow(self->ctx->store);
+            if (grc < 0)
+                rc = grc;
+        }
     }
-    if (rc < 0)
-        brk_log(BRK_LOG_ERROR, "storing %zu watch alerts failed: %s", self->n, strerror(-rc));
+    if (rc < 0) {
+        brk_log(BRK_LOG_ERROR, "storing %zu watch alerts failed: %s; they are dropped, not delivered",
+                self->n, strerror(-rc));
+        for (size_t i = 0; i < self->n; i++) {
+            const s_alert_t *a = &self->items[i];
+            const brk_principal_t *who = brk_principals_find(self->ctx->principals, a->key);
+            brk_log(BRK_LOG_ERROR, "dropped: the alert of watch %s (%s) for %s/%s", a->watch,
+                    who ? who->name : "?", a->provider, a->unit_name);
+        }
+    }
     for (size_t i = 0; rc == 0 && i < self->n; i++) {
         const s_alert_t *a = &self->items[i];
         const brk_unit_t *u = brk_index_unit(self->ctx->index, a->unit);

@@ -93,6 +93,13 @@ typedef struct {
  * head given, out->head_checked is true. */
 int brk_audit_verify(brk_store_t *store, MDB_txn *txn, const brk_audit_check_t *check, brk_audit_result_t *out);
 
+/* haven-admin audit show: the records one request returns when it asks
+ * for no number, and the most it may have (a request for more gets this
+ * many, and the CLI says so): every resource a peer can make the broker
+ * allocate has a limit, and one reply of 10,000 records is about 2 MB. */
+#define BRK_AUDIT_SHOW_DEFAULT 1000
+#define BRK_AUDIT_SHOW_MAX 10000
+
 /* Call fn for each record whose time is at or after since (0: all), oldest
  * first. fn returns 0 to go on, 1 to stop. */
 int brk_audit_each(brk_store_t *store, MDB_txn *txn, int64_t since,

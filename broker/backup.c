@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "backup.h"
 #include "log.h"
@@ -25,7 +26,19 @@ struct brk_backup {
     atomic_int done;
     int rc;
     uint64_t size;
+    brk_backup_clock_fn now_ms;  /* monotonic milliseconds */
+    void *now_arg;
+    int64_t touched_ms;          /* when it was started or last asked for */
 };
+
+static int64_t
+s_monotonic_ms(void *arg)
+{
+    (void) arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void
 s_remove_leftovers(const char *dir)
@@ -51,6 +64,7 @@ brk_backup_new(brk_store_t *store, const char *dir)
         return NULL;
     self->store = store;
     self->fd = -1;
+    self->now_ms = s_monotonic_ms;
     snprintf(self->dir, sizeof self->dir, "%s", dir);
     s_remove_leftovers(dir);
     return self;
@@ -66,8 +80,9 @@ s_clear(brk_backup_t *self)
     if (self->fd >= 0)
         close(self->fd);
     self->fd = -1;
-    if (self->id[0])
-        unlink(self->path);
+    /* the copy holds every record: say so if it stays on the disk */
+    if (self->id[0] && unlink(self->path) < 0 && errno != ENOENT)
+        brk_log(BRK_LOG_ERROR, "cannot remove the copy %s: %s", self->path, strerror(errno));
     self->id[0] = '\0';
     atomic_store(&self->done, 0);
 }
@@ -90,19 +105,49 @@ s_copy(void *arg)
     struct stat st;
     if (rc == 0 && fsync(self->fd) < 0)
         rc = -errno;
-    if (rc == 0 && fstat(self->fd, &st) == 0)
+    /* without its size the copy would read as empty, and be "fetched" */
+    if (rc == 0 && fstat(self->fd, &st) < 0)
+        rc = -errno;
+    if (rc == 0)
         self->size = (uint64_t) st.st_size;
     self->rc = rc;
     atomic_store(&self->done, 1);
     return NULL;
 }
 
+void
+brk_backup_set_clock(brk_backup_t *self, brk_backup_clock_fn now_ms, void *arg)
+{
+    self->now_ms = now_ms ? now_ms : s_monotonic_ms;
+    self->now_arg = arg;
+}
+
+bool
+brk_backup_copying(const brk_backup_t *self)
+{
+    return self->running && !atomic_load(&self->done);
+}
+
 int
 brk_backup_start(brk_backup_t *self, char id_out[17])
 {
     uint8_t raw[8];
-    if (self->id[0])
-        return -EBUSY;
+    int64_t now = self->now_ms(self->now_arg);
+    if (self->id[0]) {
+        /* One at a time, but a finished copy whose fetcher went away must
+         * not block every later backup: after a minute unasked it goes. A
+         * copy still being made, or being fetched, stays. */
+        int64_t idle = now - self->touched_ms;
+        if (brk_backup_copying(self) || idle < BRK_BACKUP_ABANDONED_MS)
+            return -EBUSY;
+        if (self->rc < 0)
+            brk_log(BRK_LOG_WARN, "backup %s failed (%s) and nobody asked for it for %lld s: discarded",
+                    self->id, strerror(-self->rc), (long long) (idle / 1000));
+        else
+            brk_log(BRK_LOG_WARN, "backup %s discarded: finished but not fetched for %lld s", self->id,
+                    (long long) (idle / 1000));
+        s_clear(self);
+    }
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(self->id, sizeof self->id, raw, sizeof raw);
     snprintf(self->path, sizeof self->path, "%s/backup-%s.mdb", self->dir, self->id);
@@ -114,6 +159,7 @@ brk_backup_start(brk_backup_t *self, char id_out[17])
     }
     self->rc = 0;
     self->size = 0;
+    self->touched_ms = now;
     if (pthread_create(&self->thread, NULL, s_copy, self) != 0) {
         s_clear(self);
         return -EAGAIN;
@@ -130,6 +176,7 @@ brk_backup_read(brk_backup_t *self, const char *id, uint64_t offset, void *buf, 
 {
     if (!self->id[0] || strcmp(id, self->id) != 0)
         return -ENOENT;
+    self->touched_ms = self->now_ms(self->now_arg);
     if (!atomic_load(&self->done))
         return -EAGAIN;
     if (self->running) {

@@ -64,7 +64,15 @@ struct brk_broker {
     brk_watches_t *watches;
     bool unsynced;               /* audit records committed without fsync */
     int64_t next_expiry;
+    bool backup_marked;          /* S_BACKUP_MARK is in the live store (see s_backup_mark) */
 };
+
+/* A backup's copy carries this meta record, written just before the copy
+ * starts and removed from the live store when it ends: a store that has
+ * it at start is a restored backup (or a broker stopped mid-copy), and may
+ * be behind every agent (design.md section 7). */
+#define S_BACKUP_MARK "backup-taken"
+
 
 static int64_t
 s_now_ms(void)
@@ -101,16 +109,60 @@ s_handle_subscribe(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 
 #define BACKUP_CHUNK (512 * 1024)
 
+/* Put (or, with at 0, delete) the backup mark in its own synced commit. */
+static int
+s_backup_mark(brk_broker_t *self, int64_t at)
+{
+    MDB_txn *txn = NULL;
+    uint8_t be[8];
+    bool put = at != 0;
+    for (int i = 7; i >= 0; i--, at >>= 8)
+        be[i] = (uint8_t) at;
+    int rc = brk_store_begin(self->store, NULL, true, &txn);
+    if (rc < 0)
+        return rc;
+    rc = put ? brk_store_put(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK), be, 8)
+             : brk_store_del(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK));
+    if (rc == -ENOENT && !put)
+        rc = 0;
+    if (rc < 0) {
+        brk_store_abort(txn);
+        return rc;
+    }
+    return brk_store_commit(txn);
+}
+
+/* Once the copy is over, the live store loses the mark its copy keeps. */
+static void
+s_backup_unmark(brk_broker_t *self)
+{
+    if (!self->backup_marked || brk_backup_copying(self->backup))
+        return;
+    int rc = s_backup_mark(self, 0);
+    if (rc < 0)
+        brk_log(BRK_LOG_ERROR, "cannot clear the backup mark: %s (if the broker restarts before it is "
+                "cleared, it will treat its store as restored and ask every agent to resync)", strerror(-rc));
+    else
+        self->backup_marked = false;
+}
+
 static int
 s_handle_backup_start(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    (void) ctx;
     (void) txn;
     char id[17];
-    int rc = brk_backup_start(s_self->backup, id);
+    if (brk_backup_copying(s_self->backup))
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                               "a backup is already being made; try again when it is done");
+    int rc = s_backup_mark(s_self, ctx->now > 0 ? ctx->now : 1);
+    if (rc < 0)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "cannot start a backup: %s", strerror(-rc));
+    s_self->backup_marked = true;
+    rc = brk_backup_start(s_self->backup, id);
     if (rc == -EBUSY)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                               "a backup is already being made or fetched; try again when it is done");
+                               "a backup is already being made or fetched; try again when it is done (one "
+                               "nobody fetches is discarded a minute after it was last asked for)");
     if (rc < 0)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "cannot start a backup: %s", strerror(-rc));
     brk_log(BRK_LOG_INFO, "%s started backup %s", r->who.name, id);
@@ -1044,10 +1096,11 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
             brk_store_abort(txn);
         if (rc == -ENOSPC) {
             int grc = brk_store_grow(self->store);
-            brk_log(BRK_LOG_INFO, "store map full; grown to %zu MiB",
-                    brk_store_map_size(self->store) >> 20);
-            if (grc == 0)
+            if (grc == 0) {
+                brk_log(BRK_LOG_INFO, "store map full; grown to %zu MiB", brk_store_map_size(self->store) >> 20);
                 continue;
+            }
+            brk_log(BRK_LOG_ERROR, "store map full and it cannot grow: %s", strerror(-grc));
             rc = grc;
         }
         break;
@@ -1372,6 +1425,7 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
                 self->unsynced = false;
             }
             s_expire(self);
+            s_backup_unmark(self);
             brk_guard_conn_each_to_drop(self->guard, s_now_ms(), self->cfg->silent_connection_s * 1000, NULL,
                                         s_drop_silent, self);
             brk_alerts_flush_hook(self->alerts, s_now());
@@ -1386,7 +1440,9 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
         }
         if (s_now() >= next_check) {
             int dead = brk_store_reader_check(self->store);
-            if (dead)
+            if (dead < 0)
+                brk_log(BRK_LOG_ERROR, "checking for stale reader slots failed: %s", strerror(-dead));
+            else if (dead)
                 brk_log(BRK_LOG_INFO, "cleared %d stale reader slots", dead);
             next_check = s_now() + self->cfg->reader_check_s;
         }
@@ -1468,6 +1524,50 @@ brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admi
     return rc;
 }
 
+/* A store that carries a backup's mark was restored from that backup (or
+ * the broker stopped while making one): it may be behind every agent, so
+ * every provider's units are stale until its agent's next contact brings
+ * the broker up to date (design.md section 7). Returns 0 or -errno. */
+static int
+s_restored(brk_broker_t *self)
+{
+    MDB_txn *txn = NULL;
+    const uint8_t *val;
+    size_t vlen;
+    int rc = brk_store_begin(self->store, NULL, true, &txn);
+    if (rc < 0)
+        return rc;
+    rc = brk_store_get(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK),
+                       (const void **) &val, &vlen);
+    if (rc < 0) {
+        brk_store_abort(txn);
+        return rc == -ENOENT ? 0 : rc;
+    }
+    int64_t taken = 0;
+    for (size_t i = 0; i < vlen && i < 8; i++)
+        taken = (int64_t) ((uint64_t) taken << 8 | val[i]);
+    brk_ctx_t c = { .cfg = self->cfg, .store = self->store, .now = s_now() };
+    int n = brk_providers_mark_unsynced(&c, txn);
+    free(c.dirty);               /* the index is loaded from the store next */
+    rc = n < 0 ? n : brk_store_del(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK));
+    if (rc < 0) {
+        brk_store_abort(txn);
+        return rc;
+    }
+    if ((rc = brk_store_commit(txn)) < 0)
+        return rc;
+    char when[32] = "an unknown time";
+    time_t tt = (time_t) taken;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    brk_log(BRK_LOG_WARN, "this store is a backup taken at %s (or the broker stopped while making one), so it "
+            "may be behind what the agents last sent: the units of all %d providers are stale, and not offered, "
+            "until each provider's agent next contacts the broker and brings it up to date "
+            "(haven-admin provider list shows which have not yet)", when, n);
+    return 0;
+}
+
 static int
 s_load_state(brk_broker_t *self, char *err, size_t errlen)
 {
@@ -1484,6 +1584,16 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
                  self->cfg->data_dir);
         return -ENOENT;
     }
+    brk_store_abort(txn);
+    for (int attempt = 0; (rc = s_restored(self)) == -ENOSPC && attempt < 8; attempt++)
+        if (brk_store_grow(self->store) < 0)
+            break;
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot mark the restored store's providers as unsynced: %s", strerror(-rc));
+        return rc;
+    }
+    if ((rc = brk_store_begin(self->store, NULL, false, &txn)) < 0)
+        goto fail;
     bool stored_key = brk_store_get(self->store, txn, BRK_DB_META, "token-key", 9, &val, &vlen) == 0;
     if ((rc = brk_store_each(self->store, txn, BRK_DB_PRINCIPALS, NULL, 0, s_principal_record,
                              self->principals)) < 0
@@ -1500,12 +1610,12 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
          * here, where every backup carried it: remove it. */
         if ((rc = brk_store_begin(self->store, NULL, true, &txn)) < 0)
             goto fail;
-        if ((rc = brk_store_del(self->store, txn, BRK_DB_META, "token-key", 9)) < 0
-            || (rc = brk_store_commit(txn)) < 0) {
-            if (rc != -ENOSPC)
-                brk_store_abort(txn);
+        if ((rc = brk_store_del(self->store, txn, BRK_DB_META, "token-key", 9)) < 0) {
+            brk_store_abort(txn);
             goto fail;
         }
+        if ((rc = brk_store_commit(txn)) < 0)
+            goto fail;           /* LMDB ended the transaction */
         brk_log(BRK_LOG_INFO, "removed the offer-token key from the store: it is derived from broker.key "
                 "now, so backups no longer carry it (offers made before this restart are void)");
     }
@@ -1686,6 +1796,8 @@ brk_broker_destroy(brk_broker_t **self_p)
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     brk_backup_destroy(&self->backup);   /* before the store it copies */
+    if (self->backup_marked && self->store && s_backup_mark(self, 0) < 0)
+        brk_log(BRK_LOG_ERROR, "cannot clear the backup mark: the next start will ask every agent to resync");
     brk_watches_destroy(&self->watches);
     brk_alerts_destroy(&self->alerts);
     brk_store_destroy(&self->store);

@@ -423,7 +423,10 @@ int
 brk_handle_audit_show(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     const Haven__AuditShow *a = r->req->audit_show;
-    s_show_t s = { .principal = a->principal, .limit = a->has_limit && a->limit ? a->limit : 1000 };
+    s_show_t s = { .principal = a->principal,
+                   .limit = a->has_limit && a->limit ? a->limit : BRK_AUDIT_SHOW_DEFAULT };
+    if (s.limit > BRK_AUDIT_SHOW_MAX)
+        s.limit = BRK_AUDIT_SHOW_MAX;    /* a limit of 4,000,000,000 would hold the log in memory */
     s.list.desc = &haven__audit_record__descriptor;
     int rc = brk_audit_each(ctx->store, txn, a->has_since ? a->since : 0, s_show_one, &s);
     if (rc == 0) {

@@ -98,29 +98,36 @@ s_cell(GPtrArray *row, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Copy the table into reply. Filled so that brk_report_free can undo any
+ * part of it: a report short of memory is an error, never a shorter one. */
 static int
 s_finish(s_table_t *t, const char *const *cols, size_t n_cols, Haven__ReportReply *reply)
 {
     haven__report_reply__init(reply);
-    reply->n_columns = n_cols;
-    reply->columns = calloc(n_cols, sizeof *reply->columns);
-    reply->n_rows = t->rows->len;
-    reply->rows = calloc(t->rows->len + 1, sizeof *reply->rows);
-    if (!reply->columns || !reply->rows)
-        return -ENOMEM;
-    for (size_t c = 0; c < n_cols; c++)
-        reply->columns[c] = strdup(cols[c]);
+    if (!(reply->columns = calloc(n_cols, sizeof *reply->columns)))
+        goto nomem;
+    for (; reply->n_columns < n_cols; reply->n_columns++)
+        if (!(reply->columns[reply->n_columns] = strdup(cols[reply->n_columns])))
+            goto nomem;
+    if (!(reply->rows = calloc(t->rows->len + 1, sizeof *reply->rows)))
+        goto nomem;
     for (guint i = 0; i < t->rows->len; i++) {
         GPtrArray *src = g_ptr_array_index(t->rows, i);
         Haven__ReportRow *row = calloc(1, sizeof *row);
+        if (!row)
+            goto nomem;
         haven__report_row__init(row);
-        row->n_cells = src->len;
-        row->cells = calloc(src->len + 1, sizeof *row->cells);
-        for (guint c = 0; c < src->len; c++)
-            row->cells[c] = strdup(g_ptr_array_index(src, c));
-        reply->rows[i] = row;
+        reply->rows[reply->n_rows++] = row;
+        if (!(row->cells = calloc(src->len + 1, sizeof *row->cells)))
+            goto nomem;
+        for (; row->n_cells < src->len; row->n_cells++)
+            if (!(row->cells[row->n_cells] = strdup(g_ptr_array_index(src, row->n_cells))))
+                goto nomem;
     }
     return 0;
+nomem:
+    brk_report_free(reply);
+    return -ENOMEM;
 }
 
 void
@@ -138,6 +145,7 @@ brk_report_free(Haven__ReportReply *reply)
     free(reply->rows);
     reply->columns = NULL;
     reply->rows = NULL;
+    reply->n_columns = reply->n_rows = 0;    /* freeing twice is harmless */
 }
 
 /* ---------------------------------------------------------------- unmet */
@@ -349,7 +357,10 @@ brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
         size_t np = brk_index_provider_count(index);
         uint32_t *stale = calloc(np + 1, sizeof *stale), *units = calloc(np + 1, sizeof *units);
         int64_t *oldest = calloc(np + 1, sizeof *oldest);
-        for (size_t i = 0; stale && units && oldest && i < brk_index_unit_count(index); i++) {
+        /* short of memory: an error, not a report that says nobody is overdue */
+        if (!stale || !units || !oldest)
+            rc = -ENOMEM;
+        for (size_t i = 0; rc == 0 && i < brk_index_unit_count(index); i++) {
             const brk_unit_t *u = brk_index_unit(index, (uint32_t) i);
             const brk_prov_t *p = brk_index_provider(index, u->prov);
             units[u->prov]++;
@@ -360,7 +371,7 @@ brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
                     oldest[u->prov] = age;
             }
         }
-        for (size_t i = 0; stale && units && oldest && i < np; i++) {
+        for (size_t i = 0; rc == 0 && i < np; i++) {
             if (!stale[i])
                 continue;
             const brk_prov_t *p = brk_index_provider(index, (uint32_t) i);
@@ -379,7 +390,8 @@ brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
         free(stale);
         free(units);
         free(oldest);
-        rc = s_finish(&t, cols, 7, reply);
+        if (rc == 0)
+            rc = s_finish(&t, cols, 7, reply);
     }
     g_ptr_array_free(t.rows, TRUE);
     return rc;

@@ -43,7 +43,9 @@ void brk_need_flags(const Haven__Need *need, uint32_t dims, char *buf, size_t le
 /* Run report name over [from, to) (unix seconds; 0 = open). Fills reply
  * (free with brk_report_free). unmet and declines count the audit records
  * in the range and the monthly totals pruning left (audit.h) of the months
- * that begin in it. Returns 0 or -errno. */
+ * that begin in it. Returns 0 or -errno: -ENOMEM when short of memory
+ * (never a report with rows missing). Whatever it returns, reply may be
+ * passed to brk_report_free, once or more. */
 int brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
                    const brk_districts_t *districts, const char *name, int64_t from, int64_t to,
                    int64_t now, Haven__ReportReply *reply);

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The broker's LMDB store. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include "../proto/lmdb_error.h"
+#include "log.h"
 #include "store.h"
 
 struct brk_store {
@@ -12,6 +16,16 @@ struct brk_store {
     MDB_dbi dbi[BRK_DB__COUNT];
     bool absent[BRK_DB__COUNT];  /* a copy made before this table existed */
     size_t map_size;
+    bool copy;                   /* a read-only copy (a backup being checked) */
+    /* LMDB remaps on mdb_env_set_mapsize and any reader still holding
+     * pages of the old map then reads unmapped memory. A hot copy runs on
+     * another thread inside its own read transaction, so it holds this
+     * lock shared for its whole read, and growth takes it exclusively. */
+    pthread_rwlock_t copy_lock;
+    bool copy_lock_ready;
+    /* Transactions begun here and not yet ended, nested ones included:
+     * the map may only grow when there are none. */
+    atomic_int open_txns;
 };
 
 static const char *const s_db_names[BRK_DB__COUNT] = {
@@ -51,11 +65,17 @@ s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out)
         rc = -errno;
         goto fail;
     }
+    self->copy = copy;
+    if ((rc = -pthread_rwlock_init(&self->copy_lock, NULL)) < 0)
+        goto fail;
+    self->copy_lock_ready = true;
     if ((rc = brk_lmdb_error(mdb_env_create(&self->env))) < 0)
         goto fail;
-    mdb_env_set_maxdbs(self->env, 16);
-    mdb_env_set_maxreaders(self->env, 126);
-    if ((rc = brk_lmdb_error(mdb_env_set_mapsize(self->env, map_size))) < 0)
+    /* brk_store_commit and brk_store_abort find the store from the txn */
+    if ((rc = brk_lmdb_error(mdb_env_set_userctx(self->env, self))) < 0
+        || (rc = brk_lmdb_error(mdb_env_set_maxdbs(self->env, 16))) < 0
+        || (rc = brk_lmdb_error(mdb_env_set_maxreaders(self->env, 126))) < 0
+        || (rc = brk_lmdb_error(mdb_env_set_mapsize(self->env, map_size))) < 0)
         goto fail;
     /* A copy may be a backup file as haven-admin backup writes it, not a
      * directory holding data.mdb. */
@@ -67,7 +87,8 @@ s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out)
         goto fail;
     /* The file may be larger than asked (it grew earlier): use its size. */
     MDB_envinfo info;
-    mdb_env_info(self->env, &info);
+    if ((rc = brk_lmdb_error(mdb_env_info(self->env, &info))) < 0)
+        goto fail;
     self->map_size = info.me_mapsize;
 
     if ((rc = brk_lmdb_error(mdb_txn_begin(self->env, NULL, copy ? MDB_RDONLY : 0, &txn))) < 0)
@@ -101,28 +122,115 @@ brk_store_destroy(brk_store_t **self_p)
         return;
     if ((*self_p)->env)
         mdb_env_close((*self_p)->env);
+    if ((*self_p)->copy_lock_ready)
+        pthread_rwlock_destroy(&(*self_p)->copy_lock);
     free(*self_p);
     *self_p = NULL;
+}
+
+/* The store a transaction belongs to (set by s_open as LMDB's user context). */
+static brk_store_t *
+s_store_of(MDB_txn *txn)
+{
+    return mdb_env_get_userctx(mdb_txn_env(txn));
 }
 
 int
 brk_store_begin(brk_store_t *self, MDB_txn *parent, bool write, MDB_txn **txn_out)
 {
-    return brk_lmdb_error(mdb_txn_begin(self->env, parent, write ? 0 : MDB_RDONLY, txn_out));
+    int rc = brk_lmdb_error(mdb_txn_begin(self->env, parent, write ? 0 : MDB_RDONLY, txn_out));
+    if (rc == 0)
+        atomic_fetch_add(&self->open_txns, 1);
+    return rc;
+}
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Set the map size; the caller holds copy_lock exclusively and no
+ * transaction is open. */
+static int
+s_set_map_size(brk_store_t *self, size_t size)
+{
+    MDB_envinfo info;
+    int rc = brk_lmdb_error(mdb_env_set_mapsize(self->env, size));
+    if (rc == 0 && (rc = brk_lmdb_error(mdb_env_info(self->env, &info))) == 0)
+        self->map_size = info.me_mapsize;
+    return rc;
+}
+
+/* A writer that fills the map while a copy reads must wait for the copy
+ * (brk_store_grow). Growing once the map is 3/4 used, whenever no
+ * transaction is open and no copy reads, makes that rare: the map only
+ * reserves address space, the file grows as pages are written. */
+static void
+s_grow_early(brk_store_t *self)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc;
+    if (self->copy)
+        return;
+    if ((rc = brk_lmdb_error(mdb_env_info(self->env, &info))) < 0
+        || (rc = brk_lmdb_error(mdb_env_stat(self->env, &st))) < 0) {
+        brk_log(BRK_LOG_WARN, "cannot tell how full the store map is: %s", strerror(-rc));
+        return;
+    }
+    size_t used = ((size_t) info.me_last_pgno + 1) * st.ms_psize, from = self->map_size;
+    if (used < from / 4 * 3)
+        return;
+    if (pthread_rwlock_trywrlock(&self->copy_lock) != 0)
+        return;                  /* a copy is reading: later, or when the map is full */
+    rc = s_set_map_size(self, from * 2);
+    int urc = pthread_rwlock_unlock(&self->copy_lock);
+    if (rc == 0 && urc != 0)
+        rc = -urc;
+    if (rc < 0)
+        brk_log(BRK_LOG_WARN, "growing the store map from %zu MiB failed: %s", from >> 20, strerror(-rc));
+    else
+        brk_log(BRK_LOG_INFO, "store map over 3/4 used: grown from %zu to %zu MiB", from >> 20,
+                self->map_size >> 20);
+}
+
+/* The transaction ended (committed or aborted): LMDB freed it either way. */
+static int
+s_txn_ended(brk_store_t *self)
+{
+    return atomic_fetch_sub(&self->open_txns, 1) - 1;
 }
 
 int
 brk_store_commit(MDB_txn *txn)
 {
-    return brk_lmdb_error(mdb_txn_commit(txn));
+    brk_store_t *self = s_store_of(txn);
+    int rc = brk_lmdb_error(mdb_txn_commit(txn));
+    if (s_txn_ended(self) == 0 && rc == 0)
+        s_grow_early(self);
+    return rc;
 }
 
 int
 brk_store_commit_nosync(brk_store_t *self, MDB_txn *txn)
 {
-    mdb_env_set_flags(self->env, MDB_NOSYNC, 1);
-    int rc = brk_lmdb_error(mdb_txn_commit(txn));
-    mdb_env_set_flags(self->env, MDB_NOSYNC, 0);
+    int rc = brk_lmdb_error(mdb_env_set_flags(self->env, MDB_NOSYNC, 1));
+    if (rc < 0) {
+        brk_store_abort(txn);    /* as a failed commit: the transaction is gone */
+        return rc;
+    }
+    rc = brk_lmdb_error(mdb_txn_commit(txn));
+    /* Every later commit would skip its fsync if this stayed set: an ack
+     * would no longer mean "on disk". */
+    int frc = brk_lmdb_error(mdb_env_set_flags(self->env, MDB_NOSYNC, 0));
+    int left = s_txn_ended(self);
+    if (frc < 0)
+        return frc;
+    if (rc == 0 && left == 0)
+        s_grow_early(self);
     return rc;
 }
 
@@ -135,18 +243,32 @@ brk_store_sync(brk_store_t *self)
 void
 brk_store_abort(MDB_txn *txn)
 {
-    if (txn)
-        mdb_txn_abort(txn);
+    if (!txn)
+        return;
+    brk_store_t *self = s_store_of(txn);
+    mdb_txn_abort(txn);
+    s_txn_ended(self);
 }
 
 int
 brk_store_grow(brk_store_t *self)
 {
-    size_t size = self->map_size * 2;
-    int rc = brk_lmdb_error(mdb_env_set_mapsize(self->env, size));
-    if (rc == 0)
-        self->map_size = size;
-    return rc;
+    if (atomic_load(&self->open_txns) > 0)
+        return -EBUSY;           /* LMDB would remap under the open transaction */
+    int rc = pthread_rwlock_trywrlock(&self->copy_lock);
+    if (rc == EBUSY) {
+        brk_log(BRK_LOG_WARN, "store map full at %zu MiB: growing it waits for the backup copy in progress "
+                "to finish (LMDB cannot remap the map under the copy's reader)", self->map_size >> 20);
+        int64_t t0 = s_now_ms();
+        if ((rc = pthread_rwlock_wrlock(&self->copy_lock)) == 0)
+            brk_log(BRK_LOG_INFO, "the backup copy finished after %lld ms; growing the store map",
+                    (long long) (s_now_ms() - t0));
+    }
+    if (rc != 0)
+        return -rc;
+    rc = s_set_map_size(self, self->map_size * 2);
+    int urc = pthread_rwlock_unlock(&self->copy_lock);
+    return rc < 0 ? rc : -urc;
 }
 
 size_t
@@ -159,8 +281,8 @@ int
 brk_store_reader_check(brk_store_t *self)
 {
     int dead = 0;
-    mdb_reader_check(self->env, &dead);
-    return dead;
+    int rc = brk_lmdb_error(mdb_reader_check(self->env, &dead));
+    return rc < 0 ? rc : dead;
 }
 
 int
@@ -200,9 +322,11 @@ brk_store_put_msg(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key,
     MDB_val k = { klen, (void *) key }, v;
     v.mv_size = protobuf_c_message_get_packed_size(msg);
     /* MDB_RESERVE: pack straight into the page, no intermediate buffer. */
+    size_t want = v.mv_size;
     int rc = brk_lmdb_error(mdb_put(txn, self->dbi[db], &k, &v, MDB_RESERVE));
-    if (rc == 0)
-        protobuf_c_message_pack(msg, v.mv_data);
+    /* a record shorter than its reservation would read back as garbage */
+    if (rc == 0 && protobuf_c_message_pack(msg, v.mv_data) != want)
+        rc = -EIO;
     return rc;
 }
 
@@ -354,7 +478,13 @@ brk_store_list_free(brk_store_list_t *l)
 int
 brk_store_copy_fd(brk_store_t *self, int fd)
 {
-    return brk_lmdb_error(mdb_env_copyfd2(self->env, fd, MDB_CP_COMPACT));
+    /* Shared for the whole read: brk_store_grow waits until it is over. */
+    int rc = pthread_rwlock_rdlock(&self->copy_lock);
+    if (rc != 0)
+        return -rc;
+    rc = brk_lmdb_error(mdb_env_copyfd2(self->env, fd, MDB_CP_COMPACT));
+    int urc = pthread_rwlock_unlock(&self->copy_lock);
+    return rc < 0 ? rc : -urc;
 }
 
 int
@@ -368,12 +498,17 @@ brk_store_del_prefix(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *p
     rc = brk_lmdb_error(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
     while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
         if ((rc = brk_lmdb_error(mdb_cursor_del(cur, 0))) < 0)
-            break;
+            goto out;            /* a failed delete is an error, never the end */
         n++;
         rc = brk_lmdb_error(mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT));
-        if (rc == -EINVAL || rc == -ENOENT)
-            break;
+        /* Deleting the table's last record leaves the cursor with no
+         * position, which LMDB reports as EINVAL: the end, too. */
+        if (rc == -EINVAL)
+            rc = -ENOENT;
     }
+    if (rc == 0 || rc == -ENOENT)
+        rc = n;
+out:
     mdb_cursor_close(cur);
-    return rc == -ENOENT || rc == 0 || rc == -EINVAL ? n : rc;
+    return rc;
 }

@@ -43,23 +43,36 @@ int brk_store_open_copy(const char *path, brk_store_t **store_out);
 void brk_store_destroy(brk_store_t **self_p);
 
 /* Transactions. parent may be NULL; a child of a write transaction is a
- * nested write transaction, committed or aborted on its own. */
+ * nested write transaction, committed or aborted on its own. Every
+ * transaction must end through brk_store_commit or brk_store_abort: the
+ * store counts the open ones (the map may grow only when there are none). */
 int brk_store_begin(brk_store_t *self, MDB_txn *parent, bool write, MDB_txn **txn_out);
-int brk_store_commit(MDB_txn *txn);   /* -ENOSPC: map full, txn is gone */
+/* Commit; the transaction is gone whatever the result (-ENOSPC: map
+ * full). When this leaves no transaction open, no copy is reading and the
+ * map is more than 3/4 used, the map grows here (logged), so a writer
+ * seldom meets a full map while a backup copies. */
+int brk_store_commit(MDB_txn *txn);
 
 /* Commit without waiting for the disk: the pages are written (a crash of
  * the process loses nothing) but not fsync'd until the next synced commit
  * or brk_store_sync. Only for records whose loss in a power cut is
  * acceptable (the audit of reads). */
+/* Errors as brk_store_commit; also -errno when LMDB refuses to set the
+ * no-sync flag (nothing committed) or to clear it again (the transaction
+ * committed, but later commits might not reach the disk: the caller must
+ * not trust them). */
 int brk_store_commit_nosync(brk_store_t *self, MDB_txn *txn);
 int brk_store_sync(brk_store_t *self);
 void brk_store_abort(MDB_txn *txn);
 
-/* Double the map size. Call only with no transaction open (LMDB's rule). */
+/* Double the map size. Call only with no transaction open (LMDB's rule):
+ * -EBUSY if one is. While a hot copy (brk_store_copy_fd) is reading, this
+ * waits for it to finish, and logs that it waits: LMDB remaps the map, and
+ * the copy's reader would read unmapped memory. Returns 0 or -errno. */
 int brk_store_grow(brk_store_t *self);
 size_t brk_store_map_size(const brk_store_t *self);
 
-/* Clear reader slots left by dead processes; returns how many. */
+/* Clear reader slots left by dead processes; returns how many, or -errno. */
 int brk_store_reader_check(brk_store_t *self);
 
 /* Raw access. get's value points into the map: valid until txn ends. */
@@ -101,7 +114,8 @@ int brk_unit_key(const char *provider, const char *unit, char *buf, size_t len);
 
 /* A consistent, compacted hot copy of the store into an open file (a
  * data.mdb). Safe from another thread while the store serves: LMDB copies
- * within a read transaction. */
+ * within a read transaction, and the map does not grow until the copy is
+ * over (brk_store_grow waits for it). Returns 0 or -errno. */
 int brk_store_copy_fd(brk_store_t *self, int fd);
 
 

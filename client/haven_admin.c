@@ -53,7 +53,8 @@ s_usage(FILE *f)
             "                                 with data.mdb), offline; --broker-key (broker.key, on the\n"
             "                                 broker's machine) checks the MACs too\n"
             "  audit head [--out FILE]        the current head, signed by the broker: keep it elsewhere\n"
-            "  audit show [--since YYYY-MM-DD] [--principal NAME]\n"
+            "  audit show [--since YYYY-MM-DD] [--principal NAME] [--limit N]\n"
+            "                                 oldest first; N records (default 1000, at most 10000)\n"
             "  report unmet|declines|occupancy|stale [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
             "         [--csv] [--chart FILE.svg]   aggregates only: no survivor data\n"
             "\n"
@@ -68,6 +69,7 @@ typedef struct {
     const char *data_dir, *since, *principal, *from, *to, *chart, *head, *broker_key;
     bool csv;
     int days;                    /* a certificate's lifetime */
+    uint32_t limit;              /* audit show --limit; 0: the broker's default */
 } s_args_t;
 
 
@@ -805,6 +807,14 @@ s_audit_show(hv_cli_t *cli, const s_args_t *a, bool json)
             return EX_USAGE;
     }
     show.principal = (char *) a->principal;
+    if (a->limit) {
+        show.has_limit = 1;
+        show.limit = a->limit;
+    }
+    /* The broker returns at most BRK_AUDIT_SHOW_MAX records whatever is
+     * asked: say so, rather than let a short list pass for the whole log. */
+    uint32_t limit = !a->limit ? BRK_AUDIT_SHOW_DEFAULT : a->limit > BRK_AUDIT_SHOW_MAX ? BRK_AUDIT_SHOW_MAX : a->limit;
+    bool capped = a->limit > BRK_AUDIT_SHOW_MAX;
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_AUDIT_SHOW;
     req.audit_show = &show;
@@ -827,10 +837,20 @@ s_audit_show(hv_cli_t *cli, const s_args_t *a, bool json)
                    r->principal ? r->principal : "", hv_role_name(r->role), r->action ? r->action : "",
                    hv_status_name(r->outcome), r->detail ? r->detail : "");
     }
-    if (json)
-        hv_json_print(json_pack("{s:o}", "records", arr));
-    else
+    bool full = rep->audit_show->n_records >= limit;     /* there may be more */
+    if (json) {
+        hv_json_print(json_pack("{s:o, s:I, s:b, s:b}", "records", arr, "limit", (json_int_t) limit,
+                                "capped", capped && full, "more", full));
+    } else {
         json_decref(arr);
+        if (full && capped)
+            fprintf(stderr, "%s: showing the first %u records, the most one audit show returns (--limit %u "
+                    "was capped); there may be more: narrow with --since or --principal\n", PROG, limit,
+                    a->limit);
+        else if (full)
+            fprintf(stderr, "%s: showing the first %u records; there may be more: --limit N shows up to %u, "
+                    "--since and --principal narrow\n", PROG, limit, BRK_AUDIT_SHOW_MAX);
+    }
     haven__reply__free_unpacked(rep, NULL);
     return EX_OK;
 }
@@ -978,7 +998,7 @@ main(int argc, char **argv)
 {
     enum { O_CONFIG = 1, O_JSON, O_HELP, O_VERSION, O_ID, O_NAME, O_KIND, O_DISTRICT, O_PHONE,
            O_ROLE, O_PUBLIC_KEY, O_PROVIDER, O_OUT, O_REGION, O_DATA_DIR, O_SINCE, O_PRINCIPAL, O_FROM, O_TO,
-           O_CSV, O_CHART, O_HEAD, O_BROKER_KEY, O_DAYS };
+           O_CSV, O_CHART, O_HEAD, O_BROKER_KEY, O_DAYS, O_LIMIT };
     static const struct option opts[] = {
         { "config", required_argument, NULL, O_CONFIG },
         { "json", no_argument, NULL, O_JSON },
@@ -1002,6 +1022,7 @@ main(int argc, char **argv)
         { "csv", no_argument, NULL, O_CSV },
         { "chart", required_argument, NULL, O_CHART },
         { "days", required_argument, NULL, O_DAYS },
+        { "limit", required_argument, NULL, O_LIMIT },
         { "head", required_argument, NULL, O_HEAD },
         { "broker-key", required_argument, NULL, O_BROKER_KEY },
         { NULL, 0, NULL, 0 },
@@ -1045,6 +1066,17 @@ main(int argc, char **argv)
                 return EX_USAGE;
             }
             a.days = (int) d;
+            break;
+        }
+        case O_LIMIT: {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(optarg, &end, 10);
+            if (*end || !*optarg || optarg[0] == '-' || errno || n < 1 || n > UINT32_MAX) {
+                hv_cli_error(PROG, "--limit must be a whole number of records from 1 to %u", UINT32_MAX);
+                return EX_USAGE;
+            }
+            a.limit = (uint32_t) n;
             break;
         }
         case O_HEAD: a.head = optarg; break;

@@ -3,11 +3,13 @@
  * unmet and declines reports over a scripted log, before and after its
  * month is pruned into totals. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../../broker/audit.h"
 #include "../../broker/report.h"
+#include "fault.h"
 
 Test(report, need_dimensions)
 {
@@ -192,4 +194,72 @@ Test(report, unmet_counts_a_scripted_log)
     brk_store_destroy(&store);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* ---------------------------------------------------------------- short of memory */
+
+/* A provider whose two units were never confirmed: the stale report has a
+ * row for it, the occupancy report one for its region and kind. */
+static brk_index_t *
+s_index_with_stale_units(void)
+{
+    brk_index_t *x = brk_index_new();
+    cr_assert(x);
+    Haven__Provider p = HAVEN__PROVIDER__INIT;
+    p.id = "refuge-1";
+    p.name = "Refuge";
+    p.kind = HAVEN__KIND__KIND_REFUGE;
+    cr_assert_geq(brk_index_put_provider(x, &p, -1), 0);
+    for (int i = 0; i < 2; i++) {
+        Haven__UnitSpec spec = HAVEN__UNIT_SPEC__INIT;
+        Haven__Unit u = HAVEN__UNIT__INIT;
+        spec.name = i ? "b" : "a";
+        u.provider = "refuge-1";
+        u.spec = &spec;
+        u.status = HAVEN__UNIT_STATUS__UNIT_AVAILABLE;
+        cr_assert_eq(brk_index_put_unit(x, &u, -1), 0);
+    }
+    return x;
+}
+
+/* Fail each allocation of a report in turn: every run is then -ENOMEM
+ * with nothing left to show (the broker answers INTERNAL), or the whole
+ * report; never a shorter one. Before, a failed calloc in the stale
+ * report gave an empty report: "no provider is overdue". ASan's leak
+ * check sees every failure path free what it took. */
+Test(report, short_of_memory_is_an_error_never_a_shorter_report)
+{
+    static const char *const names[] = { "stale", "occupancy" };
+    static const ft_call_t calls[] = { FT_CALLOC, FT_STRDUP };
+    brk_index_t *index = s_index_with_stale_units();
+    for (size_t n = 0; n < 2; n++) {
+        Haven__ReportReply whole;
+        cr_assert_eq(brk_report_run(NULL, NULL, index, NULL, names[n], 0, 0, 1000000000, &whole), 0);
+        cr_assert_eq(whole.n_rows, 1, "%s", names[n]);
+        for (size_t c = 0; c < 2; c++) {
+            int failures = 0;
+            for (int k = 0;; k++) {
+                Haven__ReportReply rep;
+                ft_fail(calls[c], k);
+                int rc = brk_report_run(NULL, NULL, index, NULL, names[n], 0, 0, 1000000000, &rep);
+                bool failed = ft_failed(calls[c]);
+                ft_reset();
+                if (!failed) {
+                    cr_assert_eq(rc, 0);
+                    cr_assert_eq(rep.n_rows, whole.n_rows);
+                    brk_report_free(&rep);
+                    break;
+                }
+                failures++;
+                cr_assert_eq(rc, -ENOMEM, "%s, allocation %d failed: %d", names[n], k, rc);
+                cr_assert_eq(rep.n_rows, 0);
+                cr_assert_null(rep.rows);
+                brk_report_free(&rep);
+                brk_report_free(&rep);
+            }
+            cr_assert_gt(failures, 0, "%s allocates with call %zu", names[n], c);
+        }
+        brk_report_free(&whole);
+    }
+    brk_index_destroy(&index);
 }
