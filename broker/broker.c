@@ -1289,14 +1289,17 @@ s_audit_refusals(brk_broker_t *self)
             break;
         brk_guard_refusals_take(self->guard, s_refusal_record, &a);
         if (a.rc == 0) {
-            a.rc = brk_store_commit(a.txn);
-            return;
+            if ((a.rc = brk_store_commit(a.txn)) == 0)
+                return;          /* a failed commit ended the transaction too */
+        } else {
+            brk_store_abort(a.txn);
         }
-        brk_store_abort(a.txn);
-        if (a.rc != -ENOSPC || brk_store_grow(self->store) < 0) {
-            brk_log(BRK_LOG_ERROR, "recording refusals in the audit log failed: %s", strerror(-a.rc));
+        /* The counts were taken from the guard: what this minute refused
+         * is in the log lines above (debug) but not in the audit log. */
+        brk_log(BRK_LOG_ERROR, "recording this minute's refusals in the audit log failed: %s; they are "
+                "not in it", strerror(-a.rc));
+        if (a.rc != -ENOSPC || brk_store_grow(self->store) < 0)
             return;
-        }
     }
 }
 
