@@ -427,8 +427,9 @@ brk_providers_mark_unsynced(brk_ctx_t *ctx, MDB_txn *txn)
             goto out;
     }
     if (l.n)
-        brk_log(BRK_LOG_WARN, "the store was restored from a backup: the units of all %zu providers are stale "
-                "until each provider's agent next contacts the broker and sends what the backup missed", l.n);
+        brk_log(BRK_LOG_WARN, "the store was restored from a backup: %zu provider%s marked unsynced, %s units "
+                "stale until %s agent next contacts the broker and sends what the backup missed", l.n,
+                l.n == 1 ? "" : "s", l.n == 1 ? "its" : "their", l.n == 1 ? "its" : "each one's");
     rc = (int) l.n;
 out:
     brk_store_list_free(&l);
