@@ -63,6 +63,12 @@ agt_outbox_open_sized(const char *dir, size_t map_size, agt_outbox_t **out)
     txn = NULL;
     if (rc < 0)
         goto fail;
+    /* An agent killed inside a read (SIGKILL, a power cut) leaves its
+     * reader slot behind, which pins old pages and, repeated, fills the
+     * table: clear those of processes that are gone. */
+    int dead;
+    if ((rc = s_err(mdb_reader_check(self->env, &dead))) < 0)
+        goto fail;
     *out = self;
     return 0;
 fail:
