@@ -60,7 +60,9 @@ s_usage(FILE *f)
             "  --help, --version\n"
             "\n"
             "Changes are queued locally first and sent in order; if the broker cannot be\n"
-            "reached they stay queued and are sent by the next command.\n");
+            "reached, or does not apply one, it stays queued and is sent by the next command.\n"
+            "Every command first checks that the broker has everything it applied from this\n"
+            "agent (it may have been restored from a backup), and sends it again if not.\n");
 }
 
 /* A version for a change staff just made; EX_OK, or EX_IOERR said. */
