@@ -18,20 +18,17 @@
 #include "../proto/names.h"
 #include "../proto/wire.h"
 #include "catalog.h"
+#include "flush.h"
 #include "outbox.h"
 
 #define PROG "haven-agent"
 
 typedef struct {
+    agt_session_t s;             /* connection, outbox, provider, --json output */
     const char *config;
-    bool json;
     const char *from;
     const char *reason;
     const char *message;
-    hv_cli_t *cli;
-    agt_outbox_t *outbox;
-    const char *provider;
-    json_t *out;                 /* --json: the results printed at the end */
     const hv_trust_t *trust;     /* [broker] admin_keys, NULL if none */
 } s_agent_t;
 
@@ -63,129 +60,22 @@ s_usage(FILE *f)
             "  --help, --version\n"
             "\n"
             "Changes are queued locally first and sent in order; if the broker cannot be\n"
-            "reached they stay queued and are sent by the next command.\n");
+            "reached, or does not apply one, it stays queued and is sent by the next command.\n"
+            "Every command first checks that the broker has everything it applied from this\n"
+            "agent (it may have been restored from a backup), and sends it again if not.\n");
 }
 
-/* Print what the broker said to one queued request. */
-static void
-s_report(s_agent_t *a, const Haven__Request *req, const Haven__Reply *rep)
-{
-    json_t *j = json_object();
-    switch (req->body_case) {
-    case HAVEN__REQUEST__BODY_PUBLISH: {
-        const Haven__PublishReply *p = rep->publish;
-        json_object_set_new(j, "op", json_string("publish"));
-        if (p && p->ignored) {
-            json_object_set_new(j, "ignored", json_true());
-            if (!a->json)
-                printf("catalog already published (a newer version is on the broker)\n");
-        } else if (p) {
-            json_object_set_new(j, "added", json_integer(p->added));
-            json_object_set_new(j, "updated", json_integer(p->updated));
-            json_object_set_new(j, "withdrawn", json_integer(p->withdrawn));
-            if (!a->json)
-                printf("catalog published: %u added, %u updated, %u withdrawn\n",
-                       p->added, p->updated, p->withdrawn);
-            if (!a->json && p->added)
-                printf("new units start as occupied: use `haven-agent set UNIT available` "
-                       "when a unit is ready\n");
-        }
-        break;
-    }
-    case HAVEN__REQUEST__BODY_UNIT_SET: {
-        const Haven__UnitSet *s = req->unit_set;
-        bool ignored = rep->unit_set && rep->unit_set->ignored;
-        json_object_set_new(j, "op", json_string("set"));
-        json_object_set_new(j, "unit", json_string(s->unit));
-        json_object_set_new(j, "status", json_string(hv_unit_status_name(s->status)));
-        json_object_set_new(j, "ignored", json_boolean(ignored));
-        if (!a->json)
-            printf("%s: %s%s\n", s->unit, hv_unit_status_name(s->status),
-                   ignored ? " (ignored: a newer change was already applied)" : "");
-        break;
-    }
-    case HAVEN__REQUEST__BODY_CONFIRM: {
-        uint32_t n = rep->confirm ? rep->confirm->units : 0;
-        json_object_set_new(j, "op", json_string("confirm"));
-        json_object_set_new(j, "units", json_integer(n));
-        if (!a->json)
-            printf("confirmed %u units as accurate\n", n);
-        break;
-    }
-    case HAVEN__REQUEST__BODY_ACCEPT:
-        json_object_set_new(j, "op", json_string("accept"));
-        json_object_set_new(j, "hold", json_string(req->accept->hold));
-        if (!a->json)
-            printf("accepted %s: the address is sealed to the IDVA; %s is now occupied\n",
-                   req->accept->hold, rep->hold ? rep->hold->unit : "the unit");
-        break;
-    case HAVEN__REQUEST__BODY_DECLINE:
-        json_object_set_new(j, "op", json_string("decline"));
-        json_object_set_new(j, "hold", json_string(req->decline->hold));
-        json_object_set_new(j, "reason", json_string(hv_decline_reason_name(req->decline->reason)));
-        if (!a->json)
-            printf("declined %s (%s): %s is available again\n", req->decline->hold,
-                   hv_decline_reason_name(req->decline->reason), rep->hold ? rep->hold->unit : "the unit");
-        break;
-    default:
-        break;
-    }
-    json_array_append_new(a->out, j);
-}
-
-/* Send every queued request in order. Returns EX_OK when the queue is
- * empty, or the exit code that stopped it (the rest stays queued, except
- * a request the broker refused for good, which is dropped and reported). */
+/* A version for a change staff just made; EX_OK, or EX_IOERR said. */
 static int
-s_flush(s_agent_t *a)
+s_next_version(s_agent_t *a, uint64_t *version_out)
 {
-    int code = EX_OK;
-    for (;;) {
-        Haven__Request *req = NULL;
-        Haven__Reply *rep = NULL;
-        uint64_t seq;
-        int rc = agt_outbox_peek(a->outbox, &req, &seq);
-        if (rc == -ENOENT)
-            break;
-        if (rc < 0) {
-            hv_cli_error(PROG, "cannot read the outbox: %s", strerror(-rc));
-            return EX_IOERR;
-        }
-        rc = hv_cli_call(a->cli, req, &rep);
-        if (!hv_cli_delivered(a->cli)) {
-            size_t n = 0;
-            agt_outbox_count(a->outbox, &n);
-            hv_cli_error(PROG, "%zu change%s queued in %s; they will be sent, in order, by the "
-                         "next haven-agent command once the broker can be reached",
-                         n, n == 1 ? " is" : "s are", hv_cli_config(a->cli)->state_dir);
-            haven__request__free_unpacked(req, NULL);
-            return rc;
-        }
-        if (rc == EX_OK) {
-            s_report(a, req, rep);
-            haven__reply__free_unpacked(rep, NULL);
-        } else {
-            code = rc;           /* refused for good: hv_cli_call said why */
-        }
-        haven__request__free_unpacked(req, NULL);
-        if ((rc = agt_outbox_remove(a->outbox, seq)) < 0) {
-            hv_cli_error(PROG, "cannot update the outbox: %s", strerror(-rc));
-            return EX_IOERR;
-        }
-    }
-    return code;
-}
-
-static int
-s_queue(s_agent_t *a, Haven__Request *req)
-{
-    int rc = agt_outbox_push(a->outbox, req);
+    int rc = agt_outbox_next_version(a->s.outbox, version_out);
     if (rc < 0) {
-        hv_cli_error(PROG, "cannot queue the change in %s: %s", hv_cli_config(a->cli)->state_dir,
-                     strerror(-rc));
+        hv_cli_error(PROG, "cannot number the change in the outbox in %s: %s; nothing was queued or sent",
+                     hv_cli_config(a->s.cli)->state_dir, strerror(-rc));
         return EX_IOERR;
     }
-    return s_flush(a);
+    return EX_OK;
 }
 
 static int
@@ -193,7 +83,7 @@ s_publish(s_agent_t *a)
 {
     char err[512];
     agt_catalog_t *cat = NULL;
-    const hv_clientcfg_t *cfg = hv_cli_config(a->cli);
+    const hv_clientcfg_t *cfg = hv_cli_config(a->s.cli);
     if (!cfg->catalog) {
         hv_cli_error(PROG, "the configuration has no [agent] catalog");
         return EX_CONFIG;
@@ -203,20 +93,21 @@ s_publish(s_agent_t *a)
         return EX_DATAERR;
     }
     Haven__Publish pub = HAVEN__PUBLISH__INIT;
-    pub.provider = (char *) a->provider;
+    pub.provider = (char *) a->s.provider;
     pub.service = agt_catalog_service(cat);
     pub.units = agt_catalog_units(cat, &pub.n_units);
-    int rc = agt_outbox_next_version(a->outbox, &pub.version);
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_PUBLISH;
     req.publish = &pub;
     /* Check it as the broker will, so a bad catalog is never queued. */
-    if (rc == 0 && hv_request_validate(&req, err, sizeof err) < 0) {
+    if (hv_request_validate(&req, err, sizeof err) < 0) {
         hv_cli_error(PROG, "%s: %s", cfg->catalog, err);
         agt_catalog_destroy(&cat);
         return EX_DATAERR;
     }
-    rc = rc < 0 ? EX_IOERR : s_queue(a, &req);
+    int rc = s_next_version(a, &pub.version);
+    if (rc == EX_OK)
+        rc = agt_queue(&a->s, &req);
     agt_catalog_destroy(&cat);
     return rc;
 }
@@ -247,7 +138,7 @@ s_set(s_agent_t *a, const char *unit, const char *status)
         return EX_USAGE;
     }
     Haven__UnitSet set = HAVEN__UNIT_SET__INIT;
-    set.provider = (char *) a->provider;
+    set.provider = (char *) a->s.provider;
     set.unit = (char *) unit;
     set.status = st;
     set.has_at = 1;
@@ -259,80 +150,87 @@ s_set(s_agent_t *a, const char *unit, const char *status)
             return EX_USAGE;
         }
     }
-    if (agt_outbox_next_version(a->outbox, &set.version) < 0)
+    if (s_next_version(a, &set.version) != EX_OK)
         return EX_IOERR;
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_UNIT_SET;
     req.unit_set = &set;
-    return s_queue(a, &req);
+    return agt_queue(&a->s, &req);
 }
 
 static int
 s_confirm(s_agent_t *a)
 {
     Haven__Confirm c = HAVEN__CONFIRM__INIT;
-    c.provider = (char *) a->provider;
+    c.provider = (char *) a->s.provider;
     c.has_at = 1;
     c.at = (int64_t) time(NULL);
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_CONFIRM;
     req.confirm = &c;
-    return s_queue(a, &req);
+    return agt_queue(&a->s, &req);
 }
 
 static void
 s_print_queued(void *arg, uint64_t seq, const Haven__Request *req)
 {
+    char what[160];
     (void) arg;
-    switch (req->body_case) {
-    case HAVEN__REQUEST__BODY_PUBLISH:
-        printf("  queued #%llu: publish the catalog (%zu units)\n", (unsigned long long) seq, req->publish->n_units);
-        break;
-    case HAVEN__REQUEST__BODY_UNIT_SET:
-        printf("  queued #%llu: set %s %s\n", (unsigned long long) seq, req->unit_set->unit,
-               hv_unit_status_name(req->unit_set->status));
-        break;
-    case HAVEN__REQUEST__BODY_CONFIRM:
-        printf("  queued #%llu: confirm everything is accurate\n", (unsigned long long) seq);
-        break;
-    case HAVEN__REQUEST__BODY_ACCEPT:
-        printf("  queued #%llu: accept referral %s\n", (unsigned long long) seq, req->accept->hold);
-        break;
-    case HAVEN__REQUEST__BODY_DECLINE:
-        printf("  queued #%llu: decline referral %s (%s)\n", (unsigned long long) seq, req->decline->hold,
-               hv_decline_reason_name(req->decline->reason));
-        break;
-    default:
-        break;
+    agt_describe(req, what, sizeof what);
+    printf("  queued #%llu: %s\n", (unsigned long long) seq, what);
+}
+
+/* What waits in the outbox, oldest first; EX_IOERR (said) if unreadable. */
+static int
+s_queued(s_agent_t *a, size_t *count_out)
+{
+    int rc = agt_outbox_count(a->s.outbox, count_out);
+    if (rc < 0) {
+        hv_cli_error(PROG, "cannot read the outbox in %s: %s", hv_cli_config(a->s.cli)->state_dir,
+                     strerror(-rc));
+        return EX_IOERR;
     }
+    return EX_OK;
+}
+
+static void
+s_list_queued(s_agent_t *a)
+{
+    int rc = agt_outbox_each(a->s.outbox, 50, s_print_queued, NULL);
+    if (rc < 0)
+        hv_cli_error(PROG, "cannot list the outbox in %s: %s", hv_cli_config(a->s.cli)->state_dir,
+                     strerror(-rc));
 }
 
 static int
 s_status(s_agent_t *a)
 {
-    int code = s_flush(a);       /* send what waits first, so the view is current */
+    int code = agt_flush(&a->s);       /* send what waits first, so the view is current */
     size_t queued = 0;
-    agt_outbox_count(a->outbox, &queued);
+    if (s_queued(a, &queued) != EX_OK)
+        return EX_IOERR;
     if (code == EX_UNAVAILABLE) {
         /* the broker is away: say plainly what is still to be sent */
-        if (!a->json && queued) {
+        if (!a->s.json && queued) {
             printf("waiting to be sent (oldest first):\n");
-            agt_outbox_each(a->outbox, 50, s_print_queued, NULL);
+            s_list_queued(a);
         }
         return code;
     }
     Haven__AgentStatus st = HAVEN__AGENT_STATUS__INIT;
-    st.provider = (char *) a->provider;
+    st.provider = (char *) a->s.provider;
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_AGENT_STATUS;
     req.agent_status = &st;
     Haven__Reply *rep = NULL;
-    int rc = hv_cli_call(a->cli, &req, &rep);
+    int rc = hv_cli_call(a->s.cli, &req, &rep);
     if (rc != EX_OK)
         return rc;
     const Haven__AgentStatusReply *s = rep->agent_status;
     int64_t now = (int64_t) time(NULL);
-    if (a->json) {
+    /* the resync above failed: say why every unit is stale */
+    bool unsynced = s->provider->unsynced;
+    if (a->s.json) {
         json_t *units = json_array();
         for (size_t i = 0; i < s->n_units; i++) {
             const Haven__Unit *u = s->units[i];
@@ -344,21 +242,25 @@ s_status(s_agent_t *a)
                 json_object_set_new(j, "available_from", json_integer(u->available_from));
             json_array_append_new(units, j);
         }
-        json_t *doc = json_pack("{s:s, s:s, s:o, s:I}", "provider", s->provider->id,
-                                "name", s->provider->name, "units", units, "queued", (json_int_t) queued);
+        json_t *doc = json_pack("{s:s, s:s, s:o, s:I, s:b}", "provider", s->provider->id,
+                                "name", s->provider->name, "units", units, "queued", (json_int_t) queued,
+                                "unsynced", unsynced);
         hv_json_print(doc);
     } else {
         printf("%s (%s): %zu units\n", s->provider->name, s->provider->id, s->n_units);
+        if (unsynced)
+            printf("the broker was restored from a backup and this agent has not yet brought it up to date: "
+                   "every unit counts as stale and is not offered until it has (see the messages above)\n");
         for (size_t i = 0; i < s->n_units; i++) {
             const Haven__Unit *u = s->units[i];
             char age[32];
             hv_format_age(u->confirmed_at ? now - u->confirmed_at : -1, age, sizeof age);
             printf("  %-20s %-15s confirmed %s%s\n", u->spec->name, hv_unit_status_name(u->status),
-                   age, u->stale ? "  STALE: run haven-agent confirm" : "");
+                   age, !u->stale ? "" : unsynced ? "  STALE until this agent resyncs" : "  STALE: run haven-agent confirm");
         }
         if (queued) {
             printf("%zu change%s still queued:\n", queued, queued == 1 ? "" : "s");
-            agt_outbox_each(a->outbox, 50, s_print_queued, NULL);
+            s_list_queued(a);
         }
     }
     haven__reply__free_unpacked(rep, NULL);
@@ -371,12 +273,12 @@ static int
 s_fetch_referrals(s_agent_t *a, const char *hold, Haven__Reply **rep_out)
 {
     Haven__Referrals ref = HAVEN__REFERRALS__INIT;
-    ref.provider = (char *) a->provider;
+    ref.provider = (char *) a->s.provider;
     ref.hold = (char *) hold;
     Haven__Request req = HAVEN__REQUEST__INIT;
     req.body_case = HAVEN__REQUEST__BODY_REFERRALS;
     req.referrals = &ref;
-    return hv_cli_call_for(a->cli, &req, HAVEN__REPLY__BODY_HOLDS, rep_out);
+    return hv_cli_call_for(a->s.cli, &req, HAVEN__REPLY__BODY_HOLDS, rep_out);
 }
 
 static const Haven__Hold *
@@ -399,7 +301,7 @@ s_open_note(s_agent_t *a, const Haven__Hold *h, char *why, size_t len)
     Haven__Certificate *holder = NULL;
     for (size_t i = 0; i < h->n_notes && !mine; i++)
         if (h->notes[i]->recipient.len == 32
-            && memcmp(h->notes[i]->recipient.data, hv_keys_seal_public(hv_cli_keys(a->cli)), 32) == 0)
+            && memcmp(h->notes[i]->recipient.data, hv_keys_seal_public(hv_cli_keys(a->s.cli)), 32) == 0)
             mine = h->notes[i];
     if (!mine) {
         snprintf(why, len, "sealed to another of your agents' keys");
@@ -409,8 +311,8 @@ s_open_note(s_agent_t *a, const Haven__Hold *h, char *why, size_t len)
         snprintf(why, len, "the configuration has no [broker] admin_keys, so the sender cannot be checked");
         return NULL;
     }
-    if (strcmp(h->provider, a->provider) != 0) {
-        snprintf(why, len, "it is a referral to %s, not to %s", h->provider, a->provider);
+    if (strcmp(h->provider, a->s.provider) != 0) {
+        snprintf(why, len, "it is a referral to %s, not to %s", h->provider, a->s.provider);
         return NULL;
     }
     if (hv_cert_holder(trust, h, (int64_t) time(NULL), &holder, why, len) < 0)
@@ -422,7 +324,7 @@ s_open_note(s_agent_t *a, const Haven__Hold *h, char *why, size_t len)
         snprintf(why, len, "it is not signed by %s for this referral", h->idva ? h->idva : "the IDVA");
         return NULL;
     }
-    char *note = hv_unseal(hv_cli_keys(a->cli), mine);
+    char *note = hv_unseal(hv_cli_keys(a->s.cli), mine);
     if (!note)
         snprintf(why, len, "it cannot be opened with this agent's key");
     return note;
@@ -474,11 +376,15 @@ static int
 s_referrals(s_agent_t *a)
 {
     Haven__Reply *rep = NULL;
-    int rc = s_fetch_referrals(a, NULL, &rep);
-    if (rc != EX_OK)
+    /* every contact sends what waits, and first brings the broker up to
+     * date if it is behind (a referral may be for a unit it had wrong) */
+    int rc = agt_flush(&a->s);
+    if (!hv_cli_delivered(a->s.cli))
         return rc;
-    json_t *arr = a->json ? json_array() : NULL;
-    if (!a->json && rep->holds->n_holds == 0)
+    if ((rc = s_fetch_referrals(a, NULL, &rep)) != EX_OK)
+        return rc;
+    json_t *arr = a->s.json ? json_array() : NULL;
+    if (!a->s.json && rep->holds->n_holds == 0)
         printf("No pending referrals.\n");
     for (size_t i = 0; i < rep->holds->n_holds; i++)
         s_print_referral(a, rep->holds->holds[i], arr);
@@ -512,13 +418,13 @@ s_answer(s_agent_t *a, const char *id, bool accept)
         }
     }
     /* Send what waits first: the answer must follow the changes before it. */
-    if ((rc = s_flush(a)) == EX_UNAVAILABLE)
+    if ((rc = agt_flush(&a->s)) == EX_UNAVAILABLE || !hv_cli_delivered(a->s.cli))
         return rc;
     if ((rc = s_fetch_referrals(a, id, &rep)) != EX_OK)
         return rc;               /* the broker said why (no such referral of ours) */
     const Haven__Hold *h = s_find_hold(rep, id);
     if (!h) {
-        hv_cli_error(PROG, "no referral %s for %s (see haven-agent referrals)", id, a->provider);
+        hv_cli_error(PROG, "no referral %s for %s (see haven-agent referrals)", id, a->s.provider);
         haven__reply__free_unpacked(rep, NULL);
         return EX_DATAERR;
     }
@@ -541,13 +447,13 @@ s_answer(s_agent_t *a, const char *id, bool accept)
     /* Before anything goes to the IDVA: the key must be certified by an
      * administrator we trust as that IDVA's, and the IDVA must have asked
      * for this very hold. The broker's word alone is not enough. */
-    if (strcmp(h->provider, a->provider) != 0) {
-        hv_cli_error(PROG, "referral %s is to %s, not to %s: nothing was sent", id, h->provider, a->provider);
+    if (strcmp(h->provider, a->s.provider) != 0) {
+        hv_cli_error(PROG, "referral %s is to %s, not to %s: nothing was sent", id, h->provider, a->s.provider);
         haven__reply__free_unpacked(rep, NULL);
         return EX_DATAERR;
     }
     if (accept || a->message) {
-        const hv_trust_t *trust = hv_cli_trust(a->cli);
+        const hv_trust_t *trust = hv_cli_trust(a->s.cli);
         Haven__Certificate *holder = NULL;
         if (!trust) {
             haven__reply__free_unpacked(rep, NULL);
@@ -562,7 +468,7 @@ s_answer(s_agent_t *a, const char *id, bool accept)
         haven__certificate__free_unpacked(holder, NULL);
     }
     if (accept) {
-        const hv_clientcfg_t *cfg = hv_cli_config(a->cli);
+        const hv_clientcfg_t *cfg = hv_cli_config(a->s.cli);
         if (!cfg->catalog || agt_catalog_load(cfg->catalog, &cat, err, sizeof err) < 0) {
             hv_cli_error(PROG, "%s", cfg->catalog ? err : "the configuration has no [agent] catalog");
             haven__reply__free_unpacked(rep, NULL);
@@ -586,7 +492,7 @@ s_answer(s_agent_t *a, const char *id, bool accept)
     /* Signed for this hold, so the IDVA can tell it came from this provider's
      * agent and was not moved from another referral. */
     hv_box_context_t ctx = { accept ? "address" : "message", id, h->provider, h->unit };
-    if (rc == 0 && (accept || a->message) && (rc = hv_box_sign(hv_cli_keys(a->cli), &ctx, &box)) < 0) {
+    if (rc == 0 && (accept || a->message) && (rc = hv_box_sign(hv_cli_keys(a->s.cli), &ctx, &box)) < 0) {
         free(box.recipient.data);
         free(box.box.data);
         hv_cli_error(PROG, "cannot sign the %s; nothing was sent", accept ? "address" : "message");
@@ -615,19 +521,17 @@ s_answer(s_agent_t *a, const char *id, bool accept)
     Haven__Accept acc = HAVEN__ACCEPT__INIT;
     Haven__Decline dec = HAVEN__DECLINE__INIT;
     uint64_t version;
-    if (agt_outbox_next_version(a->outbox, &version) < 0) {
-        rc = EX_IOERR;
+    if ((rc = s_next_version(a, &version)) != EX_OK)
         goto out;
-    }
     if (accept) {
-        acc.provider = (char *) a->provider;
+        acc.provider = (char *) a->s.provider;
         acc.hold = (char *) id;
         acc.address = &box;
         acc.version = version;
         req.body_case = HAVEN__REQUEST__BODY_ACCEPT;
         req.accept = &acc;
     } else {
-        dec.provider = (char *) a->provider;
+        dec.provider = (char *) a->s.provider;
         dec.hold = (char *) id;
         dec.reason = reason;
         dec.message = sealed ? &box : NULL;
@@ -635,7 +539,7 @@ s_answer(s_agent_t *a, const char *id, bool accept)
         req.body_case = HAVEN__REQUEST__BODY_DECLINE;
         req.decline = &dec;
     }
-    rc = s_queue(a, &req);
+    rc = agt_queue(&a->s, &req);
 out:
     if (sealed) {
         free(box.recipient.data);
@@ -668,22 +572,25 @@ s_run(s_agent_t *a)
     sigaction(SIGINT, &sa, NULL);
     GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     time_t last_subscribe = 0, last_flush = 0;
-    fprintf(stderr, "haven-agent: running for %s; waiting for referrals (Ctrl-C to stop)\n", a->provider);
+    fprintf(stderr, "haven-agent: running for %s; waiting for referrals (Ctrl-C to stop)\n", a->s.provider);
     while (!s_stop) {
         bool refresh = false;
         size_t queued = 0;
-        if (agt_outbox_count(a->outbox, &queued) == 0 && queued && time(NULL) - last_flush >= 2) {
-            s_flush(a);          /* keep trying what waits, every few seconds */
+        if (agt_outbox_count(a->s.outbox, &queued) == 0 && queued && time(NULL) - last_flush >= 2) {
+            agt_flush(&a->s);          /* keep trying what waits, every few seconds */
             last_flush = time(NULL);
         }
+        json_array_clear(a->s.out);    /* results are for one-shot --json; run says each as it goes */
         if (time(NULL) - last_subscribe >= 30) {
-            s_flush(a);
+            /* also the authority check: a broker restored meanwhile is
+             * brought up to date at the latest here */
+            agt_flush(&a->s);
             Haven__Subscribe sub = HAVEN__SUBSCRIBE__INIT;
             Haven__Request req = HAVEN__REQUEST__INIT;
             req.body_case = HAVEN__REQUEST__BODY_SUBSCRIBE;
             req.subscribe = &sub;
             Haven__Reply *rep = NULL;
-            if (hv_cli_call(a->cli, &req, &rep) == EX_OK) {
+            if (hv_cli_call(a->s.cli, &req, &rep) == EX_OK) {
                 haven__reply__free_unpacked(rep, NULL);
                 last_subscribe = time(NULL);
                 refresh = true;  /* whatever arrived while we were away */
@@ -692,11 +599,11 @@ s_run(s_agent_t *a)
             }
         }
         Haven__Reply *note = NULL;
-        if (!refresh && hv_conn_wait_notify(hv_cli_conn(a->cli), 1000, &note) == 0) {
+        if (!refresh && hv_conn_wait_notify(hv_cli_conn(a->s.cli), 1000, &note) == 0) {
             const Haven__Notify *n = note->notify;
             if (n && n->event && n->hold && strcmp(n->event, "withdrawn") == 0) {
                 /* staff may be reading it: say at once that it is over */
-                if (a->json) {
+                if (a->s.json) {
                     json_t *j = json_pack("{s:s}", "withdrawn", n->hold);
                     json_dumpf(j, stdout, JSON_COMPACT);
                     putchar('\n');
@@ -719,7 +626,7 @@ s_run(s_agent_t *a)
             if (g_hash_table_contains(seen, h->id))
                 continue;
             g_hash_table_add(seen, g_strdup(h->id));
-            if (a->json) {
+            if (a->s.json) {
                 json_t *arr = json_array();
                 s_print_referral(a, h, arr);
                 json_dumpf(json_array_get(arr, 0), stdout, JSON_COMPACT);
@@ -758,7 +665,7 @@ main(int argc, char **argv)
         case 'r': a.reason = optarg; break;
         case 'm': a.message = optarg; break;
         case 'c': a.config = optarg; break;
-        case 'j': a.json = true; break;
+        case 'j': a.s.json = true; break;
         case 'f': a.from = optarg; break;
         case 'h': s_usage(stdout); return EX_OK;
         case 'V': printf("haven-agent %s\n", HAVEN_VERSION); return EX_OK;
@@ -798,29 +705,29 @@ main(int argc, char **argv)
         hv_cli_error(PROG, "--from goes with set");
         return EX_USAGE;
     }
-    int rc = hv_cli_open(PROG, a.config, &a.cli);
+    int rc = hv_cli_open(PROG, a.config, &a.s.cli);
     if (rc != EX_OK)
         return rc;
-    const hv_clientcfg_t *cfg = hv_cli_config(a.cli);
+    const hv_clientcfg_t *cfg = hv_cli_config(a.s.cli);
     if (!cfg->provider || !cfg->state_dir) {
         hv_cli_error(PROG, "the configuration needs [agent] provider and state_dir");
-        hv_cli_destroy(&a.cli);
+        hv_cli_destroy(&a.s.cli);
         return EX_CONFIG;
     }
-    a.provider = cfg->provider;
+    a.s.provider = cfg->provider;
     if (strcmp(cmd, "referrals") == 0 || strcmp(cmd, "run") == 0) {
         /* notes are shown only from IDVAs our administrators certified */
-        if (!(a.trust = hv_cli_trust(a.cli))) {
-            hv_cli_destroy(&a.cli);
+        if (!(a.trust = hv_cli_trust(a.s.cli))) {
+            hv_cli_destroy(&a.s.cli);
             return EX_CONFIG;
         }
     }
-    if ((rc = agt_outbox_open(cfg->state_dir, &a.outbox)) < 0) {
+    if ((rc = agt_outbox_open(cfg->state_dir, &a.s.outbox)) < 0) {
         hv_cli_error(PROG, "cannot open the outbox in %s: %s", cfg->state_dir, strerror(-rc));
-        hv_cli_destroy(&a.cli);
+        hv_cli_destroy(&a.s.cli);
         return EX_CANTCREAT;
     }
-    a.out = json_array();
+    a.s.out = json_array();
     if (strcmp(cmd, "publish") == 0)
         rc = s_publish(&a);
     else if (strcmp(cmd, "set") == 0)
@@ -837,14 +744,15 @@ main(int argc, char **argv)
         rc = s_run(&a);
     else
         rc = s_status(&a);
-    if (a.json && strcmp(cmd, "status") && strcmp(cmd, "referrals") && strcmp(cmd, "run")) {
+    if (a.s.json && strcmp(cmd, "status") && strcmp(cmd, "referrals") && strcmp(cmd, "run")) {
         size_t queued = 0;
-        agt_outbox_count(a.outbox, &queued);
-        json_t *doc = json_pack("{s:O, s:I}", "results", a.out, "queued", (json_int_t) queued);
+        if (s_queued(&a, &queued) != EX_OK && rc == EX_OK)
+            rc = EX_IOERR;
+        json_t *doc = json_pack("{s:O, s:I}", "results", a.s.out, "queued", (json_int_t) queued);
         hv_json_print(doc);
     }
-    json_decref(a.out);
-    agt_outbox_destroy(&a.outbox);
-    hv_cli_destroy(&a.cli);
+    json_decref(a.s.out);
+    agt_outbox_destroy(&a.s.outbox);
+    hv_cli_destroy(&a.s.cli);
     return rc;
 }

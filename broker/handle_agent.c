@@ -31,6 +31,35 @@ s_get_provider(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const char *id, H
     return rc;
 }
 
+/* An agent's write with this version was applied: the broker now has the
+ * agent's record up to at least it (design.md section 7). */
+static void
+s_raise(Haven__Provider *prov, uint64_t version)
+{
+    if (!prov->has_synced_version || prov->synced_version < version) {
+        prov->has_synced_version = 1;
+        prov->synced_version = version;
+    }
+}
+
+int
+brk_provider_synced(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, uint64_t version)
+{
+    Haven__Provider *prov = NULL;
+    int rc = brk_store_get_msg(ctx->store, txn, BRK_DB_PROVIDERS, provider, strlen(provider),
+                               &haven__provider__descriptor, (ProtobufCMessage **) &prov);
+    if (rc < 0)
+        return rc;
+    /* Not dirty: the index does not read the version, and refreshing a
+     * provider re-reads all its units. */
+    if (!prov->has_synced_version || prov->synced_version < version) {
+        s_raise(prov, version);
+        rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PROVIDERS, provider, strlen(provider), &prov->base);
+    }
+    haven__provider__free_unpacked(prov, NULL);
+    return rc;
+}
+
 static bool
 s_same_spec(const Haven__UnitSpec *a, const Haven__UnitSpec *b)
 {
@@ -151,6 +180,7 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     prov->service = p->service;
     prov->has_catalog_version = 1;
     prov->catalog_version = p->version;
+    s_raise(prov, p->version);
     rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PROVIDERS, p->provider, plen - 1, &prov->base);
     prov->service = NULL;        /* owned by the request, not by prov */
     if (rc < 0 || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, p->provider, NULL, NULL)) < 0)
@@ -221,6 +251,7 @@ brk_handle_unit_set(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             u->confirmed_at = when;
         }
         if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base)) < 0
+            || (rc = brk_provider_synced(ctx, txn, s->provider, s->version)) < 0
             || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, s->provider, s->unit, NULL)) < 0)
             goto out;
     }
@@ -290,7 +321,9 @@ brk_handle_agent_status(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     for (size_t i = 0; i < units.n; i++) {
         Haven__Unit *u = (Haven__Unit *) units.items[i];
         u->has_stale = 1;
-        u->stale = !u->has_confirmed_at || u->confirmed_at + every < ctx->now;
+        /* Until the agent has resynced, the broker may be showing a
+         * state from before a restore: nothing of it is current. */
+        u->stale = prov->unsynced || !u->has_confirmed_at || u->confirmed_at + every < ctx->now;
     }
     Haven__AgentStatusReply body = HAVEN__AGENT_STATUS_REPLY__INIT;
     body.provider = prov;
@@ -306,26 +339,99 @@ out:
     return rc;
 }
 
+static int
+s_reply_sync(brk_request_t *r, const Haven__Provider *prov, bool in_sync)
+{
+    Haven__SyncReply body = HAVEN__SYNC_REPLY__INIT;
+    body.in_sync = in_sync;
+    body.has_version = body.has_restored = 1;
+    body.version = prov->synced_version;
+    body.restored = prov->unsynced;
+    Haven__Reply reply = HAVEN__REPLY__INIT;
+    reply.body_case = HAVEN__REPLY__BODY_SYNC;
+    reply.sync = &body;
+    return brk_reply_ok(r, &reply);
+}
+
 int
 brk_handle_agent_sync(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    (void) ctx;
-    (void) txn;
-    return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "not yet");
+    const Haven__AgentSync *s = r->req->agent_sync;
+    Haven__Provider *prov = NULL;
+    if (brk_check_scope(r, s->provider))
+        return 1;
+    int rc = s_get_provider(ctx, txn, r, s->provider, &prov);
+    if (rc != 0)
+        return rc;
+    bool in_sync = !prov->unsynced && prov->synced_version >= s->version;
+    if (!in_sync)
+        brk_log(BRK_LOG_INFO, "%s: the broker is behind the agent for %s (has version %llu, the agent %llu%s); "
+                "the agent sends its record again", r->who.name, s->provider,
+                (unsigned long long) prov->synced_version, (unsigned long long) s->version,
+                prov->unsynced ? ", restored from a backup" : "");
+    rc = s_reply_sync(r, prov, in_sync);
+    haven__provider__free_unpacked(prov, NULL);
+    return rc;
 }
 
 int
 brk_handle_agent_resynced(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    (void) ctx;
-    (void) txn;
-    return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "not yet");
+    const Haven__AgentResynced *s = r->req->agent_resynced;
+    Haven__Provider *prov = NULL;
+    if (brk_check_scope(r, s->provider))
+        return 1;
+    int rc = s_get_provider(ctx, txn, r, s->provider, &prov);
+    if (rc != 0)
+        return rc;
+    bool was = prov->unsynced;
+    s_raise(prov, s->version);
+    prov->has_unsynced = prov->unsynced = 0;
+    prov->has_unsynced_since = 0;
+    prov->unsynced_since = 0;
+    if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PROVIDERS, s->provider, strlen(s->provider),
+                                &prov->base)) < 0)
+        goto out;
+    /* Its units were stale only because of the flag: the index must see
+     * them fresh now. Otherwise nothing the index reads has changed. */
+    if (was && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, s->provider, NULL, NULL)) < 0)
+        goto out;
+    brk_log(BRK_LOG_INFO, "%s resynced %s up to version %llu%s", r->who.name, s->provider,
+            (unsigned long long) s->version, was ? " after a restore: its units are offered again" : "");
+    snprintf(r->audit.detail, sizeof r->audit.detail, "provider %s version %llu%s", s->provider,
+             (unsigned long long) s->version, was ? " restored" : "");
+    rc = s_reply_sync(r, prov, true);
+out:
+    haven__provider__free_unpacked(prov, NULL);
+    return rc;
 }
 
 int
 brk_providers_mark_unsynced(brk_ctx_t *ctx, MDB_txn *txn)
 {
-    (void) ctx;
-    (void) txn;
-    return 0;
+    brk_store_list_t l = { 0 };
+    int rc = brk_store_list(ctx->store, txn, BRK_DB_PROVIDERS, NULL, 0, &haven__provider__descriptor, &l);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < l.n; i++) {
+        Haven__Provider *p = (Haven__Provider *) l.items[i];
+        /* Restored twice before its agent came back: it has been behind
+         * since the first time. */
+        if (!p->unsynced) {
+            p->has_unsynced = p->unsynced = 1;
+            p->has_unsynced_since = 1;
+            p->unsynced_since = ctx->now;
+        }
+        if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PROVIDERS, p->id, strlen(p->id), &p->base)) < 0
+            || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, p->id, NULL, NULL)) < 0)
+            goto out;
+    }
+    if (l.n)
+        brk_log(BRK_LOG_WARN, "the store was restored from a backup: %zu provider%s marked unsynced, %s units "
+                "stale until %s agent next contacts the broker and sends what the backup missed", l.n,
+                l.n == 1 ? "" : "s", l.n == 1 ? "its" : "their", l.n == 1 ? "its" : "each one's");
+    rc = (int) l.n;
+out:
+    brk_store_list_free(&l);
+    return rc;
 }

@@ -148,6 +148,7 @@ brk_index_put_provider(brk_index_t *self, const Haven__Provider *p, int district
     r->kind = (uint8_t) p->kind;
     r->district = (int16_t) district;
     r->catalog_version = p->catalog_version;
+    r->unsynced = p->has_unsynced && p->unsynced;
     r->adult_min_age = r->adult_max_age = r->max_children = r->max_boy_age = BRK_NO_LIMIT;
     r->confirm_every_s = 86400;
     const Haven__Service *s = p->service;
@@ -226,7 +227,9 @@ s_avail_put(brk_index_t *self, uint32_t idx)
         .unit = idx,
         .prov = u->prov,
         .confirmed_at = u->confirmed_at,
-        .stale_at = u->confirmed_at + (int64_t) p->confirm_every_s,
+        /* A provider restored from a backup may be showing a unit as
+         * it was before staff changed it: stale until its agent resyncs. */
+        .stale_at = p->unsynced ? 0 : u->confirmed_at + (int64_t) p->confirm_every_s,
         .available_from = u->available_from,
         .district = u->district,
         .cls = p->cls,
@@ -306,6 +309,14 @@ size_t brk_index_provider_count(const brk_index_t *self) { return self->n_provs;
 size_t brk_index_unit_count(const brk_index_t *self) { return self->n_units; }
 const brk_prov_t *brk_index_provider(const brk_index_t *self, uint32_t i) { return &self->provs[i]; }
 const brk_unit_t *brk_index_unit(const brk_index_t *self, uint32_t i) { return &self->units[i]; }
+
+bool
+brk_index_unit_stale(const brk_index_t *self, uint32_t unit, int64_t now)
+{
+    const brk_unit_t *u = &self->units[unit];
+    const brk_prov_t *p = &self->provs[u->prov];
+    return p->unsynced || u->confirmed_at + (int64_t) p->confirm_every_s < now;
+}
 
 const brk_avail_t *
 brk_index_available(const brk_index_t *self, size_t *count_out)

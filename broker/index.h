@@ -20,6 +20,8 @@ typedef struct {
     uint8_t kind;
     int16_t district;
     bool published;              /* a catalog has been received */
+    bool unsynced;               /* restored from a backup, its agent not yet back:
+                                  * every unit stale (design.md section 7) */
     /* the service rules, compiled */
     uint8_t genders;
     bool trans_inclusive;
@@ -75,7 +77,8 @@ typedef struct {
     uint32_t unit;               /* index into the units */
     uint32_t prov;               /* index into the providers */
     int64_t confirmed_at;
-    int64_t stale_at;            /* confirmed_at + the provider's confirm_every */
+    int64_t stale_at;            /* confirmed_at + the provider's confirm_every;
+                                  * 0 while the provider is unsynced */
     int64_t available_from;
     int16_t district;
     uint16_t cls;                /* the provider's rule class */
@@ -91,8 +94,9 @@ void brk_index_destroy(brk_index_t **self_p);
 
 /* Insert or replace a provider (its id never changes index). district is
  * the district's index in the districts table. Its units' search entries
- * copy its rules: put its units again after changing it (the broker does,
- * after every commit that touches a provider). Returns its index or -errno. */
+ * copy its rules and whether it is unsynced: put its units again after
+ * changing it (the broker does, after every commit that touches a
+ * provider). Returns its index or -errno. */
 int brk_index_put_provider(brk_index_t *self, const Haven__Provider *p, int district);
 
 /* Insert or replace a unit of a known provider; -ENOENT if the provider is
@@ -109,6 +113,10 @@ size_t brk_index_provider_count(const brk_index_t *self);
 size_t brk_index_unit_count(const brk_index_t *self);
 const brk_prov_t *brk_index_provider(const brk_index_t *self, uint32_t idx);
 const brk_unit_t *brk_index_unit(const brk_index_t *self, uint32_t idx);
+
+/* Whether a unit counts as stale at now: not confirmed within its
+ * provider's confirm_every, or its provider unsynced. */
+bool brk_index_unit_stale(const brk_index_t *self, uint32_t unit, int64_t now);
 
 /* Units whose status is available: the only candidates a search reads. */
 const brk_avail_t *brk_index_available(const brk_index_t *self, size_t *count_out);

@@ -147,8 +147,17 @@ int brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more);
 
 /* The store was restored from a backup: the broker may be behind every
  * agent, so mark every provider unsynced (its units stale) until its agent
- * resyncs (handle_agent.c). Returns how many, or -errno. */
+ * resyncs (handle_agent.c). unsynced_since is ctx->now, or kept if the
+ * provider was unsynced already; each provider is marked dirty so the
+ * index sees it after the commit. Returns how many, or -errno. */
 int brk_providers_mark_unsynced(brk_ctx_t *ctx, MDB_txn *txn);
+
+/* An agent's write carrying version was applied (publish, unit_set,
+ * accept, decline): raise the provider's synced_version to it in the same
+ * transaction, so AgentSync can tell whether the broker has everything the
+ * agent has had acknowledged (handle_agent.c). Returns 0 or -errno
+ * (-ENOENT: no such provider). */
+int brk_provider_synced(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, uint64_t version);
 
 /* Agent requests name a provider; it must be the key's own. Returns 0, or
  * 1 with a FORBIDDEN reply packed. */

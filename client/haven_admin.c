@@ -122,21 +122,43 @@ s_provider_list(hv_cli_t *cli, bool json)
         return rc;
     const Haven__ProviderListReply *l = rep->providers;
     json_t *arr = json_array();
+    size_t unsynced = 0;
+    int64_t oldest = 0;
     for (size_t i = 0; i < l->n_providers; i++) {
         const Haven__Provider *p = l->providers[i];
-        if (json)
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:b}",
-                                                 "id", p->id, "name", p->name, "kind", hv_kind_name(p->kind),
-                                                 "district", p->district, "phone", p->phone,
-                                                 "units", (int) p->units, "published", p->service != NULL));
-        else
-            printf("%-28s %-10s %-10s %4u units%s  %s\n", p->id, hv_kind_name(p->kind), p->district,
-                   p->units, p->service ? "" : " (no catalog yet)", p->name);
+        char since[32] = "";
+        /* restored from a backup and its agent not back yet (design.md
+         * section 7): what the broker shows of it may be out of date */
+        if (p->unsynced) {
+            unsynced++;
+            if (!oldest || p->unsynced_since < oldest)
+                oldest = p->unsynced_since;
+            hv_format_time(p->unsynced_since, since, sizeof since);
+        }
+        if (json) {
+            json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:b, s:b}",
+                                  "id", p->id, "name", p->name, "kind", hv_kind_name(p->kind),
+                                  "district", p->district, "phone", p->phone,
+                                  "units", (int) p->units, "published", p->service != NULL,
+                                  "unsynced", p->unsynced);
+            json_object_set_new(j, "unsynced_since", p->unsynced ? json_string(since) : json_null());
+            json_array_append_new(arr, j);
+        } else
+            printf("%-28s %-10s %-10s %4u units%s%s  %s\n", p->id, hv_kind_name(p->kind), p->district,
+                   p->units, p->service ? "" : " (no catalog yet)", p->unsynced ? "  NOT RESYNCED" : "", p->name);
     }
     if (json)
         hv_json_print(json_pack("{s:o}", "providers", arr));
     else
         json_decref(arr);
+    if (!json && unsynced) {
+        char since[32];
+        hv_format_time(oldest, since, sizeof since);
+        printf("%zu provider%s marked NOT RESYNCED %s not been brought up to date since the store was restored "
+               "from a backup (the first at %s): %s units are stale, and not offered, until %s haven-agent next "
+               "contacts the broker\n", unsynced, unsynced == 1 ? "" : "s", unsynced == 1 ? "has" : "have", since,
+               unsynced == 1 ? "its" : "their", unsynced == 1 ? "its" : "each one's");
+    }
     haven__reply__free_unpacked(rep, NULL);
     return EX_OK;
 }

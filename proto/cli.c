@@ -24,6 +24,8 @@ struct hv_cli {
     hv_keys_t *keys;
     hv_conn_t *conn;
     bool delivered;
+    int last_status;             /* of the last reply, -1 if none came */
+    char last_error[512];        /* its error text */
 };
 
 void
@@ -46,6 +48,7 @@ hv_cli_open(const char *prog, const char *path, hv_cli_t **cli_out)
     if (!self)
         return EX_OSERR;
     self->prog = prog;
+    self->last_status = -1;
     if (!path)
         path = getenv("HAVEN_CONFIG");
     if (!path || !*path) {
@@ -99,6 +102,8 @@ hv_cli_destroy(hv_cli_t **self_p)
 const hv_clientcfg_t *hv_cli_config(const hv_cli_t *self) { return self->cfg; }
 const hv_keys_t *hv_cli_keys(const hv_cli_t *self) { return self->keys; }
 bool hv_cli_delivered(const hv_cli_t *self) { return self->delivered; }
+int hv_cli_last_status(const hv_cli_t *self) { return self->last_status; }
+const char *hv_cli_last_error(const hv_cli_t *self) { return self->last_error; }
 hv_conn_t *hv_cli_conn(hv_cli_t *self) { return self->conn; }
 
 int
@@ -177,12 +182,16 @@ hv_cli_exit_for_status(int status)
     }
 }
 
-int
-hv_cli_call(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out)
+static int
+s_call(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out, bool quiet)
 {
     Haven__Reply *r = NULL;
     int rc = hv_conn_call(self->conn, req, &r);
     self->delivered = rc == 0;
+    self->last_status = rc == 0 ? (int) r->status : -1;
+    snprintf(self->last_error, sizeof self->last_error, "%s",
+             rc == 0 && r->error && *r->error ? r->error
+             : rc == 0 && r->status != HAVEN__STATUS__STATUS_OK ? hv_status_name(r->status) : "");
     if (rc == -EACCES) {
         hv_cli_error(self->prog, "the broker refused this key (%s): it is not registered "
                      "or has been revoked; ask your Haven administrator", self->cfg->key);
@@ -200,12 +209,25 @@ hv_cli_call(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out)
     }
     if (r->status != HAVEN__STATUS__STATUS_OK) {
         int code = hv_cli_exit_for_status(r->status);
-        hv_cli_error(self->prog, "%s", r->error && *r->error ? r->error : hv_status_name(r->status));
+        if (!quiet)
+            hv_cli_error(self->prog, "%s", self->last_error);
         haven__reply__free_unpacked(r, NULL);
         return code;
     }
     *reply_out = r;
     return EX_OK;
+}
+
+int
+hv_cli_call(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out)
+{
+    return s_call(self, req, reply_out, false);
+}
+
+int
+hv_cli_call_quiet(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out)
+{
+    return s_call(self, req, reply_out, true);
 }
 
 int

@@ -58,6 +58,16 @@ int hv_cli_call(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out);
  * unreachable, or our key was refused at the handshake). */
 bool hv_cli_delivered(const hv_cli_t *self);
 
+/* As hv_cli_call, but a reply that refuses the request is not printed:
+ * the caller says what it means (hv_cli_last_status, hv_cli_last_error).
+ * Not reaching the broker is still said. */
+int hv_cli_call_quiet(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out);
+
+/* The last reply's status (Haven__Status), or -1 if the last call got no
+ * reply; and its error text ("" if none), valid until the next call. */
+int hv_cli_last_status(const hv_cli_t *self);
+const char *hv_cli_last_error(const hv_cli_t *self);
+
 /* Check req as the broker will (a usage error, said plainly, if not),
  * then send it as hv_cli_call does. */
 int hv_cli_request(hv_cli_t *self, Haven__Request *req, Haven__Reply **reply_out);

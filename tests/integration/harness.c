@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include "../../broker/request.h"
 #include "harness.h"
 
 const char *
@@ -272,6 +274,36 @@ hh_restart(hh_t *h)
              h->endpoint, h->dir, hh_districts(), h->extra_conf);
     hh_write(h, "broker.conf", text, NULL, 0);
     s_launch(h);
+}
+
+void
+hh_restore(hh_t *h, const char *backup_name)
+{
+    char cmd[2048];
+    hh_stop(h);
+    snprintf(cmd, sizeof cmd, "cd '%s' && rm -rf data.old && mv data data.old && mkdir -m 700 data && "
+             "cp data.old/broker.key data.old/broker.pub data/ && cp '%s' data/data.mdb", h->dir, backup_name);
+    cr_assert_eq(system(cmd), 0, "restoring %s failed", backup_name);
+}
+
+void
+hh_mark_restored(hh_t *h)
+{
+    char dir[320];
+    brk_store_t *store = NULL;
+    MDB_txn *txn = NULL;
+    brk_ctx_t ctx;
+    cr_assert_eq(h->broker, 0, "stop the broker first");
+    snprintf(dir, sizeof dir, "%s/data", h->dir);
+    cr_assert_eq(brk_store_open(dir, 1 << 20, &store), 0);
+    memset(&ctx, 0, sizeof ctx);
+    ctx.store = store;
+    ctx.now = (int64_t) time(NULL);
+    cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
+    cr_assert_geq(brk_providers_mark_unsynced(&ctx, txn), 0);
+    cr_assert_eq(brk_store_commit(txn), 0);
+    free(ctx.dirty);
+    brk_store_destroy(&store);
 }
 
 void

@@ -38,6 +38,15 @@ long hh_broker_rss_kib(hh_t *h);
 /* Start the broker again on the same data directory and port (stopping it
  * cleanly first if it runs). */
 void hh_restart(hh_t *h);
+/* Restore the backup file (in the test directory) as the README says:
+ * stop the broker, move data aside, a new data dir with the old broker
+ * keys and the backup as data.mdb; the broker is left stopped. */
+void hh_restore(hh_t *h, const char *backup_name);
+/* What the broker does at start to a store it finds restored from a
+ * backup (brk_providers_mark_unsynced), done to the stopped broker's
+ * store: every provider unsynced until its agent resyncs. */
+void hh_mark_restored(hh_t *h);
+
 /* Stop if running and remove the directory. */
 void hh_cleanup(hh_t *h);
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Reliability: acknowledged updates survive SIGKILL, hostile traffic does
- * not stop the broker, limits hold, and a hot backup restores. */
+/* Reliability: acknowledged updates survive SIGKILL (of the broker, and of
+ * agents mid-flush), hostile traffic does not stop the broker, limits
+ * hold, the outbox keeps what was not applied, and a hot backup restores. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -11,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -27,6 +31,8 @@ static char agent[512], idva[512];
 
 #define THREADS 4
 #define UNITS_PER_THREAD 4
+#define AGENT_UNITS 3            /* a0..a2: changed only through haven-agent */
+#define AGENT_SETS 4             /* queued per round, flushed by an agent that is killed */
 
 static void
 s_catalog(char *out, size_t len)
@@ -139,9 +145,11 @@ s_check_survivors(int round)
     Haven__Reply *rep = NULL;
     cr_assert_eq(hv_conn_call(c, &req, &rep), 0, "round %d: the restarted broker does not answer", round);
     cr_assert_eq(rep->status, HAVEN__STATUS__STATUS_OK);
-    cr_assert_eq(rep->agent_status->n_units, THREADS * UNITS_PER_THREAD);
+    cr_assert_eq(rep->agent_status->n_units, THREADS * UNITS_PER_THREAD + AGENT_UNITS);
     for (size_t i = 0; i < rep->agent_status->n_units; i++) {
         const Haven__Unit *u = rep->agent_status->units[i];
+        if (u->spec->name[0] != 'u')
+            continue;            /* the agent's: checked exactly by s_check_agent_units */
         int unit = atoi(u->spec->name + 1);
         cr_assert_geq(u->version, s_acked[unit], "round %d: %s lost acked version %llu (has %llu)",
                       round, u->spec->name, (unsigned long long) s_acked[unit], (unsigned long long) u->version);
@@ -153,6 +161,97 @@ s_check_survivors(int round)
     hv_conn_destroy(&c);
 }
 
+/* ---------------------------------------------------------------- agents
+ * Changes staff make through the real haven-agent, queued while the broker
+ * is down, then flushed by an agent SIGKILLed mid-flush (and by a broker
+ * killed meanwhile): none may be lost or applied out of order. */
+
+static const char *const s_statuses[] = { "available", "occupied", "out-of-service" };
+static const char *s_expected[AGENT_UNITS];      /* the last status staff set */
+static char s_fast[512];         /* the agent's config, quick to give up on an absent broker */
+
+static void
+s_agent_world(void)
+{
+    char catalog[4096], text[4096];
+    s_catalog(catalog, sizeof catalog);
+    for (int i = 0; i < AGENT_UNITS; i++) {
+        size_t n = strlen(catalog);
+        snprintf(catalog + n, sizeof catalog - n, "[unit a%d]\nmax_occupants = 2\n", i);
+        s_expected[i] = "occupied";          /* new units start occupied */
+    }
+    hh_write(&h, "refuge-a.ini", catalog, NULL, 0);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "publish", NULL);
+    cr_assert_eq(r.code, 0, "publish: %s", r.err);
+    FILE *f = fopen(agent, "r");
+    cr_assert(f);
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    char *t = strstr(text, "timeout_ms = 2000\nretries = 2\n");
+    cr_assert(t, "the harness's client config changed: %s", text);
+    memcpy(t, "timeout_ms = 100 \nretries = 1\n", strlen("timeout_ms = 2000\nretries = 2\n"));
+    hh_write(&h, "agent-fast.conf", text, s_fast, sizeof s_fast);
+}
+
+/* With the broker down: staff make changes; each is queued (exit 69). */
+static void
+s_queue_agent_sets(int round)
+{
+    for (int i = 0; i < AGENT_SETS; i++) {
+        int unit = (int) randombytes_uniform(AGENT_UNITS);
+        const char *status = s_statuses[randombytes_uniform(3)];
+        char name[8];
+        snprintf(name, sizeof name, "a%d", unit);
+        hh_run(&h, &r, "haven-agent", "--config", s_fast, "set", name, status, NULL);
+        cr_assert_eq(r.code, 69, "round %d: set %s %s with the broker down: %d %s", round, name, status, r.code, r.err);
+        s_expected[unit] = status;
+    }
+}
+
+/* Start flushing the queue, and SIGKILL the agent after it reported j of
+ * its AGENT_SETS changes applied: mid-flush. */
+static void
+s_kill_agent_mid_flush(int round)
+{
+    int fd;
+    char line[256];
+    uint32_t j = randombytes_uniform(AGENT_SETS);
+    pid_t pid = hh_spawn(&h, &fd, "haven-agent", "--config", agent, "status", NULL);
+    for (uint32_t l = 0; l < j; l++)
+        cr_assert(hh_read_line(fd, line, sizeof line, 30000), "round %d: the agent said %u of %u changes, then "
+                  "nothing (see %s/spawned-%d.log)", round, l, j, h.dir, (int) pid);
+    kill(pid, SIGKILL);
+    cr_assert_eq(waitpid(pid, NULL, 0), pid);
+    close(fd);
+}
+
+/* The next command sends what the killed agent left; then each agent
+ * unit has exactly the status staff last set, and nothing waits. */
+static void
+s_check_agent_units(int round)
+{
+    json_t *doc, *u;
+    size_t i;
+    int seen = 0;
+    hh_run(&h, &r, "haven-agent", "--config", agent, "--json", "status", NULL);
+    cr_assert_eq(r.code, 0, "round %d: status: %d %s", round, r.code, r.err);
+    doc = hh_json(&r);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "queued")), 0, "round %d: %s", round, r.out);
+    json_array_foreach(json_object_get(doc, "units"), i, u) {
+        const char *name = json_string_value(json_object_get(u, "unit"));
+        if (name[0] != 'a')
+            continue;
+        int unit = atoi(name + 1);
+        cr_assert_str_eq(json_string_value(json_object_get(u, "status")), s_expected[unit],
+                         "round %d: %s is %s, but staff last set it %s", round, name,
+                         json_string_value(json_object_get(u, "status")), s_expected[unit]);
+        seen++;
+    }
+    cr_assert_eq(seen, AGENT_UNITS);
+    json_decref(doc);
+}
+
 Test(reliability, acknowledged_updates_survive_sigkill)
 {
     const char *env = getenv("HAVEN_KILL_ROUNDS");
@@ -160,11 +259,16 @@ Test(reliability, acknowledged_updates_survive_sigkill)
     cr_assert(sodium_init() >= 0);
     s_identity(agent, &s_agent_id);
     cr_assert_eq(pipe(s_ack_pipe), 0);
+    s_agent_world();
+    hh_crash(&h);
+    s_queue_agent_sets(-1);
+    hh_restart(&h);
     for (int round = 0; round < rounds; round++) {
         pthread_t th[THREADS];
         atomic_store(&s_stop_streams, 0);
         for (intptr_t t = 0; t < THREADS; t++)
             pthread_create(&th[t], NULL, s_stream, (void *) t);
+        s_kill_agent_mid_flush(round);
         /* Kill after a random number of acknowledgements: mid-stream, with
          * other requests in flight and a batch possibly half committed. */
         uint32_t target = 20 + randombytes_uniform(300);
@@ -185,6 +289,11 @@ Test(reliability, acknowledged_updates_survive_sigkill)
         }
         hh_restart(&h);
         s_check_survivors(round);
+        s_check_agent_units(round);
+        /* the next round's changes, made while the broker is down */
+        hh_crash(&h);
+        s_queue_agent_sets(round);
+        hh_restart(&h);
     }
     s_identity_free(&s_agent_id);
     close(s_ack_pipe[0]);
@@ -297,6 +406,36 @@ Test(reliability, hostile_traffic_does_not_stop_the_broker)
     s_identity_free(&id);
 }
 
+/* The units of refuge-a a search offers, as "u3,u5," (sorted by name),
+ * and how many of them are stale. */
+static void
+s_offered(bool include_stale, char *units, size_t len, int *stale)
+{
+    json_t *doc, *o;
+    size_t i;
+    bool seen[THREADS * UNITS_PER_THREAD] = { false }, old[THREADS * UNITS_PER_THREAD] = { false };
+    if (include_stale)
+        hh_run(&h, &r, "haven", "--config", idva, "--json", "search", "--include-stale", "--limit", "100", NULL);
+    else
+        hh_run(&h, &r, "haven", "--config", idva, "--json", "search", "--limit", "100", NULL);
+    cr_assert_eq(r.code, 0, "search: %s", r.err);
+    doc = hh_json(&r);
+    json_array_foreach(json_object_get(doc, "offers"), i, o) {
+        int u = atoi(json_string_value(json_object_get(o, "unit")) + 1);
+        seen[u] = true;
+        old[u] = json_is_true(json_object_get(o, "stale"));
+    }
+    json_decref(doc);
+    units[0] = '\0';
+    *stale = 0;
+    for (int u = 0; u < THREADS * UNITS_PER_THREAD; u++)
+        if (seen[u]) {
+            size_t n = strlen(units);
+            snprintf(units + n, len - n, "u%d,", u);
+            *stale += old[u];
+        }
+}
+
 /* ---------------------------------------------------------------- limits */
 
 Test(reliability, searches_per_minute_are_limited)
@@ -324,14 +463,68 @@ Test(reliability, catalog_size_is_limited)
     hh_run(&h, &r, "haven-agent", "--config", agent, "publish", NULL);
     cr_assert_eq(r.code, 75, "%d %s", r.code, r.err);
     cr_assert(strstr(r.err, "at most 4"), "%s", r.err);
+    cr_assert(strstr(r.err, "publish the catalog (16 units) was not applied and is kept in the queue"), "%s", r.err);
+
+    /* Staff shorten the catalog: the new publish takes the place of the
+     * one the broker keeps refusing, instead of waiting behind it. */
+    hh_write(&h, "refuge-a.ini", "[service]\ngenders = women\n[unit u0]\nmax_occupants = 2\n[unit u1]\nmax_occupants = 2\n", NULL, 0);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "--json", "publish", NULL);
+    cr_assert_eq(r.code, 0, "%d %s", r.code, r.err);
+    json_t *doc = hh_json(&r);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "queued")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(doc, "results"), 0), "added")), 2,
+                 "%s", r.out);
+    json_decref(doc);
+}
+
+/* The outbox keeps a change the broker did not apply (a limit, a failure,
+ * no answer) and drops one only when the broker applied it or refused it
+ * for good, saying which. */
+Test(reliability, a_change_not_applied_stays_queued_and_one_refused_for_good_goes)
+{
+    char units[256];
+    int stale;
+    hh_stop(&h);
+    hh_cleanup(&h);
+    s_world("[limits]\nwrites_per_minute = 3\n");      /* the publish was the first */
+    hh_run(&h, &r, "haven-agent", "--config", agent, "set", "u1", "available", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "set", "u2", "available", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "set", "u4", "available", NULL);
+    cr_assert_eq(r.code, 75, "%d %s", r.code, r.err);
+    cr_assert(strstr(r.err, "set u4 available was not applied and is kept in the queue; it will be sent again: "
+                            "too many changes"), "%s", r.err);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "--json", "status", NULL);
+    json_t *doc = hh_json(&r);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "queued")), 1, "kept: %s", r.out);
+    json_decref(doc);
+
+    /* the limit's minute is over (a restart forgets it): the next command
+     * sends it, and a change the broker refuses for good leaves */
+    hh_restart(&h);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "set", "u99", "available", NULL);
+    cr_assert_eq(r.code, 65, "%d %s", r.code, r.err);
+    cr_assert(strstr(r.out, "u4: available"), "the kept change went first: %s", r.out);
+    cr_assert(strstr(r.err, "set u99 available was refused for good and removed from the queue: unit u99 is not in"),
+              "%s", r.err);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "--json", "status", NULL);
+    doc = hh_json(&r);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "queued")), 0, "%s", r.out);
+    json_decref(doc);
+    s_offered(false, units, sizeof units, &stale);
+    cr_assert_str_eq(units, "u1,u2,u4,");
 }
 
 /* ---------------------------------------------------------------- backup */
 
 Test(reliability, a_hot_backup_restores_the_same_data)
 {
-    char backup[512], cmd[2048];
+    char backup[512], units[256];
+    int stale;
     hh_run(&h, &r, "haven-agent", "--config", agent, "set", "u3", "available", NULL);
+    cr_assert_eq(r.code, 0);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "set", "u5", "available", NULL);
     cr_assert_eq(r.code, 0);
     snprintf(backup, sizeof backup, "%s/haven-backup.mdb", h.dir);
     hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "backup", "--out", backup, NULL);
@@ -343,13 +536,23 @@ Test(reliability, a_hot_backup_restores_the_same_data)
     cr_assert_eq(r.code, 0);
 
     /* The README's restore: stop, put the copy in place of data.mdb (keep
-     * the broker's keys), start. */
-    hh_stop(&h);
-    snprintf(cmd, sizeof cmd, "cd '%s' && mv data data.old && mkdir -m 700 data && "
-             "cp data.old/broker.key data.old/broker.pub data/ && cp haven-backup.mdb data/data.mdb", h.dir);
-    cr_assert_eq(system(cmd), 0);
+     * the broker's keys), start; the broker marks what it restored. */
+    hh_restore(&h, "haven-backup.mdb");
+    hh_mark_restored(&h);
     hh_restart(&h);
-    hh_run(&h, &r, "haven", "--config", idva, "--json", "search", NULL);
-    cr_assert_eq(r.code, 0, "search after restore: %s", r.err);
-    cr_assert(strstr(r.out, "\"unit\": \"u3\""), "the restored store serves u3 as available: %s", r.out);
+    /* The same data as at the backup, but nothing of it offered as
+     * current: u3 may have changed since (it has). */
+    s_offered(true, units, sizeof units, &stale);
+    cr_assert_str_eq(units, "u3,u5,", "the restored store has what the backup had");
+    cr_assert_eq(stale, 2, "restored units are stale until the agent's next contact");
+    s_offered(false, units, sizeof units, &stale);
+    cr_assert_str_eq(units, "", "stale units are not offered");
+
+    /* The agent's next contact brings the broker up to date. */
+    hh_run(&h, &r, "haven-agent", "--config", agent, "status", NULL);
+    cr_assert_eq(r.code, 0, "status: %s", r.err);
+    cr_assert(strstr(r.err, "restored from a backup"), "%s", r.err);
+    s_offered(false, units, sizeof units, &stale);
+    cr_assert_str_eq(units, "u5,", "fresh and correct: u3 is occupied, as staff set it after the backup");
+    cr_assert_eq(stale, 0);
 }

@@ -6,6 +6,8 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include "../../broker/store.h"
+#include "../../proto/cert.h"
 #include "../../proto/keys.h"
 #include "harness.h"
 
@@ -92,4 +94,94 @@ Test(sealing, a_small_order_curve_key_is_not_registered)
     cr_assert_eq(s_add_idva("idva-weak-curve", p, seal), 65, "exit %d: %s", r.code, r.err);
     cr_assert(strstr(r.err, "unusable"), "stderr: %s", r.err);
     cr_assert_not(s_listed("idva-weak-curve"), "a principal with an unusable CURVE key was registered");
+}
+
+/* ---------------------------------------------------------------- seal
+ * An accept whose address cannot be sealed is never queued: the IDVA
+ * would wait for an address that cannot come, or anyone could read it.
+ * The broker never registers a small-order key, so this one is put into a
+ * stopped broker's store, certified with the administrator's own key (as
+ * a rogue administrator could): only the agent's own check stands. */
+
+static const char catalog[] =
+    "[service]\ngenders = women\nconfirm_every = 24h\n"
+    "[unit room-1]\nmax_occupants = 2\naddress = 3 Sealed Row\n";
+
+static void
+s_weaken_holder(const char *hold_id)
+{
+    char dir[320], err[512], path[320];
+    brk_store_t *store = NULL;
+    MDB_txn *txn = NULL;
+    Haven__Hold *hold = NULL;
+    Haven__Principal *p = NULL;
+    hv_keys_t *admin = NULL;
+    snprintf(path, sizeof path, "%s/admin.key", h.dir);
+    cr_assert_eq(hv_keys_load(path, &admin, err, sizeof err), 0, "%s", err);
+    snprintf(dir, sizeof dir, "%s/data", h.dir);
+    cr_assert_eq(brk_store_open(dir, 1 << 20, &store), 0);
+    cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
+    cr_assert_eq(brk_store_get_msg(store, txn, BRK_DB_HOLDS, hold_id, strlen(hold_id), &haven__hold__descriptor,
+                                   (ProtobufCMessage **) &hold), 0);
+    cr_assert_eq(brk_store_get_msg(store, txn, BRK_DB_PRINCIPALS, hold->idva_key.data, 32,
+                                   &haven__principal__descriptor, (ProtobufCMessage **) &p), 0);
+    Haven__Certificate *c = haven__certificate__unpack(NULL, p->certificate->body.len, p->certificate->body.data);
+    cr_assert(c);
+    memcpy(c->seal_key.data, s_order8, 32);
+    memcpy(p->seal_key.data, s_order8, 32);
+    memcpy(hold->idva_seal_key.data, s_order8, 32);
+    Haven__Signed cert = HAVEN__SIGNED__INIT;
+    ProtobufCBinaryData issuer = c->issuer;  /* hv_cert_issue points it at the admin's key */
+    cr_assert_eq(hv_cert_issue(admin, c, &cert), 0);
+    c->issuer = issuer;
+    Haven__Signed *was = p->certificate;
+    p->certificate = &cert;
+    cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_PRINCIPALS, hold->idva_key.data, 32, &p->base), 0);
+    p->certificate = was;
+    cr_assert_eq(brk_store_put_msg(store, txn, BRK_DB_HOLDS, hold_id, strlen(hold_id), &hold->base), 0);
+    cr_assert_eq(brk_store_commit(txn), 0);
+    hv_signed_clear(&cert);
+    haven__certificate__free_unpacked(c, NULL);
+    haven__principal__free_unpacked(p, NULL);
+    haven__hold__free_unpacked(hold, NULL);
+    brk_store_destroy(&store);
+    hv_keys_destroy(&admin);
+}
+
+Test(sealing, an_accept_whose_address_cannot_be_sealed_is_never_queued)
+{
+    char agent[512], idva[512], id[32], token[1024];
+    json_t *doc;
+    hh_provider(&h, "refuge-a", "refuge", "E07000008", catalog, agent, sizeof agent);
+    hh_principal(&h, "idva", "idva-1", NULL, idva, sizeof idva);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "publish", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "set", "room-1", "available", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "search", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    doc = hh_json(&r);
+    snprintf(token, sizeof token, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(doc, "offers"), 0), "offer")));
+    json_decref(doc);
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "hold", token, NULL);
+    cr_assert_eq(r.code, 0, "hold: %s", r.err);
+    doc = hh_json(&r);
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(doc, "hold")));
+    json_decref(doc);
+
+    hh_stop(&h);
+    s_weaken_holder(id);
+    hh_restart(&h);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "accept", id, NULL);
+    cr_assert_eq(r.code, 65, "%d %s", r.code, r.err);
+    cr_assert(strstr(r.err, "cannot seal the address") && strstr(r.err, "nothing was sent"), "%s", r.err);
+    hh_run(&h, &r, "haven-agent", "--config", agent, "--json", "status", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    doc = hh_json(&r);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "queued")), 0, "an accept was queued: %s", r.out);
+    json_decref(doc);
+    hh_run(&h, &r, "haven", "--config", idva, "--json", "holds", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "pending"), "the referral is still open: %s", r.out);
 }
