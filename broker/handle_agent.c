@@ -42,22 +42,41 @@ s_raise(Haven__Provider *prov, uint64_t version)
     }
 }
 
-int
-brk_provider_synced(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, uint64_t version)
+/* Each agent key's own synced version: the highest version of its writes
+ * the broker applied, in the meta table under "synced" and the key. Per
+ * key, not per provider: a provider with two agents (two offices) must
+ * have each brought up to date, and one agent's newer record must not
+ * hide another's changes the broker lost. */
+static int
+s_key_version(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], uint64_t *version_out)
 {
-    Haven__Provider *prov = NULL;
-    int rc = brk_store_get_msg(ctx->store, txn, BRK_DB_PROVIDERS, provider, strlen(provider),
-                               &haven__provider__descriptor, (ProtobufCMessage **) &prov);
+    uint8_t k[38] = "synced";
+    const uint8_t *v;
+    size_t vlen;
+    memcpy(k + 6, key, 32);
+    *version_out = 0;
+    int rc = brk_store_get(ctx->store, txn, BRK_DB_META, k, sizeof k, (const void **) &v, &vlen);
+    if (rc == -ENOENT)
+        return 0;
     if (rc < 0)
         return rc;
-    /* Not dirty: the index does not read the version, and refreshing a
-     * provider re-reads all its units. */
-    if (!prov->has_synced_version || prov->synced_version < version) {
-        s_raise(prov, version);
-        rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PROVIDERS, provider, strlen(provider), &prov->base);
-    }
-    haven__provider__free_unpacked(prov, NULL);
-    return rc;
+    for (size_t i = 0; i < vlen && i < 8; i++)
+        *version_out = *version_out << 8 | v[i];
+    return 0;
+}
+
+int
+brk_agent_synced(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], uint64_t version)
+{
+    uint64_t have = 0;
+    int rc = s_key_version(ctx, txn, key, &have);
+    if (rc < 0 || have >= version)
+        return rc;
+    uint8_t k[38] = "synced", v[8];
+    memcpy(k + 6, key, 32);
+    for (int i = 7; i >= 0; i--, version >>= 8)
+        v[i] = (uint8_t) version;
+    return brk_store_put(ctx->store, txn, BRK_DB_META, k, sizeof k, v, sizeof v);
 }
 
 static bool
@@ -183,7 +202,8 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     s_raise(prov, p->version);
     rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PROVIDERS, p->provider, plen - 1, &prov->base);
     prov->service = NULL;        /* owned by the request, not by prov */
-    if (rc < 0 || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, p->provider, NULL, NULL)) < 0)
+    if (rc < 0 || (rc = brk_agent_synced(ctx, txn, r->who.curve, p->version)) < 0
+        || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, p->provider, NULL, NULL)) < 0)
         goto out;
     brk_log(BRK_LOG_INFO, "%s published %zu units for %s: %u added, %u updated, %u withdrawn",
             r->who.name, p->n_units, p->provider, added, updated, withdrawn);
@@ -251,7 +271,7 @@ brk_handle_unit_set(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             u->confirmed_at = when;
         }
         if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base)) < 0
-            || (rc = brk_provider_synced(ctx, txn, s->provider, s->version)) < 0
+            || (rc = brk_agent_synced(ctx, txn, r->who.curve, s->version)) < 0
             || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, s->provider, s->unit, NULL)) < 0)
             goto out;
     }
@@ -340,12 +360,12 @@ out:
 }
 
 static int
-s_reply_sync(brk_request_t *r, const Haven__Provider *prov, bool in_sync)
+s_reply_sync(brk_request_t *r, const Haven__Provider *prov, uint64_t version, bool in_sync)
 {
     Haven__SyncReply body = HAVEN__SYNC_REPLY__INIT;
     body.in_sync = in_sync;
     body.has_version = body.has_restored = 1;
-    body.version = prov->synced_version;
+    body.version = version;
     body.restored = prov->unsynced;
     Haven__Reply reply = HAVEN__REPLY__INIT;
     reply.body_case = HAVEN__REPLY__BODY_SYNC;
@@ -363,13 +383,16 @@ brk_handle_agent_sync(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     int rc = s_get_provider(ctx, txn, r, s->provider, &prov);
     if (rc != 0)
         return rc;
-    bool in_sync = !prov->unsynced && prov->synced_version >= s->version;
+    uint64_t have = 0;
+    if ((rc = s_key_version(ctx, txn, r->who.curve, &have)) < 0)
+        goto out;
+    bool in_sync = !prov->unsynced && have >= s->version;
     if (!in_sync)
         brk_log(BRK_LOG_INFO, "%s: the broker is behind the agent for %s (has version %llu, the agent %llu%s); "
-                "the agent sends its record again", r->who.name, s->provider,
-                (unsigned long long) prov->synced_version, (unsigned long long) s->version,
-                prov->unsynced ? ", restored from a backup" : "");
-    rc = s_reply_sync(r, prov, in_sync);
+                "the agent sends its record again", r->who.name, s->provider, (unsigned long long) have,
+                (unsigned long long) s->version, prov->unsynced ? ", restored from a backup" : "");
+    rc = s_reply_sync(r, prov, have, in_sync);
+out:
     haven__provider__free_unpacked(prov, NULL);
     return rc;
 }
@@ -385,6 +408,10 @@ brk_handle_agent_resynced(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if (rc != 0)
         return rc;
     bool was = prov->unsynced;
+    uint64_t have = 0;
+    if ((rc = brk_agent_synced(ctx, txn, r->who.curve, s->version)) < 0
+        || (rc = s_key_version(ctx, txn, r->who.curve, &have)) < 0)
+        goto out;
     s_raise(prov, s->version);
     prov->has_unsynced = prov->unsynced = 0;
     prov->has_unsynced_since = 0;
@@ -400,7 +427,7 @@ brk_handle_agent_resynced(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             (unsigned long long) s->version, was ? " after a restore: its units are offered again" : "");
     snprintf(r->audit.detail, sizeof r->audit.detail, "provider %s version %llu%s", s->provider,
              (unsigned long long) s->version, was ? " restored" : "");
-    rc = s_reply_sync(r, prov, true);
+    rc = s_reply_sync(r, prov, have, true);
 out:
     haven__provider__free_unpacked(prov, NULL);
     return rc;

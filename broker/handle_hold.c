@@ -512,7 +512,7 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         if (rc == 0)
             rc = s_set_unit(ctx, txn, h->provider, h->unit, 0, HAVEN__UNIT_STATUS__UNIT_OCCUPIED, a->version);
         if (rc == 0)
-            rc = brk_provider_synced(ctx, txn, h->provider, a->version);
+            rc = brk_agent_synced(ctx, txn, r->who.curve, a->version);
         if (rc == 0) {
             brk_log(BRK_LOG_INFO, "%s accepted hold %s", r->who.name, h->id);
             snprintf(r->audit.detail, sizeof r->audit.detail, "hold %s on %s/%s", h->id, h->provider, h->unit);
@@ -554,7 +554,7 @@ brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
                             HAVEN__UNIT_STATUS__UNIT_AVAILABLE, d->version);
         if (rc == 0)
-            rc = brk_provider_synced(ctx, txn, h->provider, d->version);
+            rc = brk_agent_synced(ctx, txn, r->who.curve, d->version);
         if (rc == 0) {
             brk_log(BRK_LOG_INFO, "%s declined hold %s: %s", r->who.name, h->id,
                     hv_decline_reason_name(d->reason));

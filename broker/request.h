@@ -152,12 +152,12 @@ int brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more);
  * index sees it after the commit. Returns how many, or -errno. */
 int brk_providers_mark_unsynced(brk_ctx_t *ctx, MDB_txn *txn);
 
-/* An agent's write carrying version was applied (publish, unit_set,
- * accept, decline): raise the provider's synced_version to it in the same
- * transaction, so AgentSync can tell whether the broker has everything the
- * agent has had acknowledged (handle_agent.c). Returns 0 or -errno
- * (-ENOENT: no such provider). */
-int brk_provider_synced(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, uint64_t version);
+/* A write carrying version from the agent key `key` was applied (publish,
+ * unit_set, accept, decline): raise that key's synced version to it in the
+ * same transaction, so AgentSync can tell whether the broker has
+ * everything this agent had acknowledged (handle_agent.c). Per key: each
+ * of a provider's agents is brought up to date. Returns 0 or -errno. */
+int brk_agent_synced(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], uint64_t version);
 
 /* Agent requests name a provider; it must be the key's own. Returns 0, or
  * 1 with a FORBIDDEN reply packed. */

@@ -115,6 +115,9 @@ s_avail_stale(const char *id, const char *unit)
     return false;
 }
 
+/* Which of refuge-a's agent keys the next s_call is from (0 or 1). */
+static int agent_key;
+
 /* Run one agent handler for refuge-a's agent; returns the handler's
  * result and the decoded reply in *rep_out. */
 static int
@@ -123,6 +126,7 @@ s_call(brk_handler_t fn, bool write, Haven__Request *req, Haven__Reply **rep_out
     brk_request_t r;
     MDB_txn *txn;
     memset(&r, 0, sizeof r);
+    r.who.curve[0] = (uint8_t) agent_key;
     snprintf(r.who.name, sizeof r.who.name, "refuge-a-agent");
     snprintf(r.who.provider, sizeof r.who.provider, "refuge-a");
     r.who.role = HAVEN__ROLE__ROLE_AGENT;
@@ -294,4 +298,43 @@ Test(handle_agent, sync_is_scoped_to_the_agents_own_provider)
     cr_assert_eq(s_call(brk_handle_agent_resynced, true, &req, &rep), 1);
     cr_assert_eq(rep->status, HAVEN__STATUS__STATUS_FORBIDDEN);
     haven__reply__free_unpacked(rep, NULL);
+}
+
+/* Two offices of one provider, each with its own agent key and record:
+ * one agent's newer record must not hide changes of the other's that a
+ * restored broker lost. */
+Test(handle_agent, each_agent_key_is_brought_up_to_date_on_its_own)
+{
+    MDB_txn *txn;
+    Haven__Reply *rep;
+    cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
+    s_put_provider(txn, "refuge-a");
+    s_put_unit(txn, "refuge-a", "room-1");
+    s_put_unit(txn, "refuge-a", "room-2");
+    cr_assert_eq(brk_store_commit(txn), 0);
+
+    Haven__UnitSet set = HAVEN__UNIT_SET__INIT;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    set.provider = "refuge-a";
+    set.status = HAVEN__UNIT_STATUS__UNIT_OUT_OF_SERVICE;
+    req.body_case = HAVEN__REQUEST__BODY_UNIT_SET;
+    req.unit_set = &set;
+    agent_key = 0;               /* the first office: room-1 at version 100 */
+    set.unit = "room-1";
+    set.version = 100;
+    cr_assert_eq(s_call(brk_handle_unit_set, true, &req, &rep), 0);
+    haven__reply__free_unpacked(rep, NULL);
+
+    agent_key = 1;               /* the second office's record goes to 95, unapplied */
+    const Haven__SyncReply *s = s_sync(95, &rep);
+    cr_assert_not(s->in_sync, "the first office's version 100 says nothing of the second's 95");
+    haven__reply__free_unpacked(rep, NULL);
+    set.unit = "room-2";
+    set.version = 95;
+    cr_assert_eq(s_call(brk_handle_unit_set, true, &req, &rep), 0);
+    haven__reply__free_unpacked(rep, NULL);
+    s = s_sync(95, &rep);
+    cr_assert(s->in_sync);
+    haven__reply__free_unpacked(rep, NULL);
+    agent_key = 0;
 }
