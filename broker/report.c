@@ -353,7 +353,7 @@ brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
         rc = s_finish(&t, cols, 7, reply);
     } else {
         static const char *const cols[] = { "provider_id", "provider", "kind", "region", "units_stale",
-                                            "units", "oldest_confirmation_h" };
+                                            "units", "oldest_confirmation_h", "not_resynced" };
         size_t np = brk_index_provider_count(index);
         uint32_t *stale = calloc(np + 1, sizeof *stale), *units = calloc(np + 1, sizeof *units);
         int64_t *oldest = calloc(np + 1, sizeof *oldest);
@@ -364,8 +364,11 @@ brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
             const brk_unit_t *u = brk_index_unit(index, (uint32_t) i);
             const brk_prov_t *p = brk_index_provider(index, u->prov);
             units[u->prov]++;
-            if (u->confirmed_at + (int64_t) p->confirm_every_s < now) {
+            /* stale by age, or because its provider's agent has not yet
+             * resynced a restored broker */
+            if (brk_index_unit_stale(index, (uint32_t) i, now))
                 stale[u->prov]++;
+            if (u->confirmed_at + (int64_t) p->confirm_every_s < now) {
                 int64_t age = now - u->confirmed_at;
                 if (age > oldest[u->prov])
                     oldest[u->prov] = age;
@@ -386,12 +389,13 @@ brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
                 s_cell(row, "never");
             else
                 s_cell(row, "%lld", (long long) (oldest[i] / 3600));
+            s_cell(row, "%s", p->unsynced ? "yes" : "no");
         }
         free(stale);
         free(units);
         free(oldest);
         if (rc == 0)
-            rc = s_finish(&t, cols, 7, reply);
+            rc = s_finish(&t, cols, 8, reply);
     }
     g_ptr_array_free(t.rows, TRUE);
     return rc;

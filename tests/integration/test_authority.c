@@ -248,4 +248,9 @@ Test(authority, a_backup_leaves_the_live_broker_in_sync)
     hh_restart(&h);
     cr_assert(s_unsynced("refuge-a"));
     cr_assert(s_unsynced("refuge-b"));
+    /* the stale report counts them, and says why */
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "--json", "report", "stale", NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "refuge-a") && strstr(r.out, "not_resynced") && strstr(r.out, "\"yes\""),
+              "a restored provider is in the stale report: %s", r.out);
 }
