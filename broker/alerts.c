@@ -311,6 +311,29 @@ brk_alerts_flush_hook(brk_alerts_t *self, int64_t now)
 
 /* Put what the watches found in their owners' inboxes, each with a fresh
  * offer, then tell whoever is connected and run the hook. */
+/* The next number in key's inbox: per key, so that the gaps between an
+ * IDVA's numbers say nothing of anyone else's alerts, and never reused
+ * (an acknowledgement up to N, sent again, must not take newer alerts). */
+static int
+s_next_seq(brk_alerts_t *self, MDB_txn *txn, const uint8_t key[32], uint64_t legacy, uint64_t *seq_out)
+{
+    uint8_t k[41] = "inbox-seq";
+    const void *val;
+    size_t vlen;
+    uint64_t seq = legacy;
+    memcpy(k + 9, key, 32);
+    int rc = brk_store_get(self->ctx->store, txn, BRK_DB_META, k, sizeof k, &val, &vlen);
+    if (rc == 0 && vlen == 8)
+        memcpy(&seq, val, 8);
+    else if (rc < 0 && rc != -ENOENT)
+        return rc;
+    seq++;
+    if ((rc = brk_store_put(self->ctx->store, txn, BRK_DB_META, k, sizeof k, &seq, 8)) < 0)
+        return rc;
+    *seq_out = seq;
+    return 0;
+}
+
 void
 brk_alerts_deliver(brk_alerts_t *self)
 {
@@ -343,13 +366,15 @@ brk_alerts_deliver(brk_alerts_t *self)
         rc = -ENOMEM;
     for (int attempt = 0; tokens && rc == -ENOSPC && attempt < 4; attempt++) {
         MDB_txn *txn = NULL;
+        uint64_t legacy = 0;
         const void *val;
         size_t vlen;
-        uint64_t seq = 0;
         if ((rc = brk_store_begin(self->ctx->store, NULL, true, &txn)) < 0)
             break;
+        /* Stores from before per-key numbering had one counter for all:
+         * every key's numbers go on from it, so none goes backwards. */
         if (brk_store_get(self->ctx->store, txn, BRK_DB_META, "inbox-seq", 9, &val, &vlen) == 0 && vlen == 8)
-            memcpy(&seq, val, 8);
+            memcpy(&legacy, val, 8);
         for (size_t i = 0; rc == 0 && i < self->n; i++) {
             const s_alert_t *a = &self->items[i];
             const brk_unit_t *u = brk_index_unit(self->ctx->index, a->unit);
@@ -375,7 +400,9 @@ brk_alerts_deliver(brk_alerts_t *self)
             al.kind = p->kind;
             al.phone = p->phone;
             uint8_t key[40];
-            seq++;
+            uint64_t seq;
+            if ((rc = s_next_seq(self, txn, a->key, legacy, &seq)) < 0)
+                break;
             memcpy(key, a->key, 32);
             for (int b = 0; b < 8; b++)
                 key[32 + b] = (uint8_t) (seq >> (56 - 8 * b));
@@ -383,8 +410,6 @@ brk_alerts_deliver(brk_alerts_t *self)
             if (rc == 0)
                 rc = s_trim_inbox(self, txn, a->key);
         }
-        if (rc == 0)
-            rc = brk_store_put(self->ctx->store, txn, BRK_DB_META, "inbox-seq", 9, &seq, 8);
         if (rc == 0) {
             rc = brk_store_commit(txn);
             txn = NULL;

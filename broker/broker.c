@@ -412,12 +412,19 @@ s_watch_record(void *arg, const void *key, size_t klen, const void *val, size_t 
     return 0;
 }
 
-/* Which watches does a unit match now, as the index has it? fn is called
- * for each (nothing if the unit is not offered at all). */
+/* What the index had for a unit before a refresh, to tell which watches
+ * it newly matches after (design.md section 7). */
+typedef struct {
+    char unit[HV_ID_MAX + 1];
+    bool had;                    /* it was offered (available) */
+    brk_avail_t before;
+} s_snap_t;
+
 static void
-s_unit_watches(brk_broker_t *self, const char *provider, const char *unit,
-               void (*fn)(void *arg, const char *id, const uint8_t key[32]), void *arg)
+s_snap(brk_broker_t *self, const char *provider, const char *unit, s_snap_t *snap)
 {
+    snprintf(snap->unit, sizeof snap->unit, "%s", unit);
+    snap->had = false;
     int idx = brk_index_find_unit(self->index, provider, unit);
     if (idx < 0)
         return;
@@ -425,79 +432,73 @@ s_unit_watches(brk_broker_t *self, const char *provider, const char *unit,
     if (u->avail_pos == UINT32_MAX)
         return;
     size_t n;
-    const brk_avail_t *avail = brk_index_available(self->index, &n);
-    brk_watches_match(self->watches, self->index, &avail[u->avail_pos], s_now(), fn, arg);
+    snap->before = brk_index_available(self->index, &n)[u->avail_pos];
+    snap->had = true;
 }
 
-static void
-s_watch_collect(void *arg, const char *id, const uint8_t key[32])
+/* Would every watch read these two entries alike at now? Only what
+ * matching reads counts: a confirmation of a fresh unit changes its
+ * dates but nothing a watch decides on. */
+static bool
+s_same_for_watches(const brk_avail_t *a, const brk_avail_t *b, int64_t now)
 {
-    (void) key;
-    g_hash_table_add(arg, g_strdup(id));
+    return a->cls == b->cls && a->district == b->district && a->features == b->features
+           && a->max_occupants == b->max_occupants && a->specialist == b->specialist
+           && a->available_from == b->available_from && (a->stale_at < now) == (b->stale_at < now);
 }
 
 /* A watch fires when a unit newly matches it: it became available, a
- * confirmation made it fresh, or its catalog entry changed to fit. The
- * watches it matched before the refresh are in `before` (per unit). */
-typedef struct {
-    brk_broker_t *self;
-    GHashTable *before;          /* watch ids */
-} s_newly_t;
-
+ * confirmation made it fresh, or its rules or catalog entry changed to
+ * fit. Units whose entry reads the same are not matched at all, so a
+ * confirmation of fresh units costs no matching. */
 static void
-s_watch_fire_new(void *arg, const char *id, const uint8_t key[32])
+s_watches_after(brk_broker_t *self, const char *provider, const s_snap_t *snap)
 {
-    s_newly_t *n = arg;
-    if (!g_hash_table_contains(n->before, id))
-        brk_alerts_on_match(n->self->alerts, id, key);
+    int idx = brk_index_find_unit(self->index, provider, snap->unit);
+    if (idx < 0)
+        return;
+    const brk_unit_t *u = brk_index_unit(self->index, (uint32_t) idx);
+    if (u->avail_pos == UINT32_MAX)
+        return;
+    size_t n;
+    const brk_avail_t *after = &brk_index_available(self->index, &n)[u->avail_pos];
+    int64_t now = s_now();
+    if (snap->had && s_same_for_watches(&snap->before, after, now))
+        return;
+    brk_alerts_begin_unit(self->alerts, provider, snap->unit);
+    brk_watches_match_new(self->watches, self->index, snap->had ? &snap->before : NULL, after, now,
+                          brk_alerts_on_match, self->alerts);
 }
 
-/* What the unit matched before: a set of watch ids (caller destroys). */
-static GHashTable *
-s_watches_before(brk_broker_t *self, const char *provider, const char *unit)
-{
-    GHashTable *before = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    s_unit_watches(self, provider, unit, s_watch_collect, before);
-    return before;
-}
-
-static void
-s_watches_after(brk_broker_t *self, const char *provider, const char *unit, GHashTable *before)
-{
-    s_newly_t n = { self, before };
-    brk_alerts_begin_unit(self->alerts, provider, unit);
-    s_unit_watches(self, provider, unit, s_watch_fire_new, &n);
-}
-
-/* A provider's units, with what each matched before its refresh. */
+/* A provider's units as the index had them before its refresh. */
 typedef struct {
     brk_broker_t *self;
     const char *provider;
-    GHashTable *units;           /* unit name -> GHashTable of watch ids */
-} s_provider_watches_t;
+    s_snap_t *snaps;
+    size_t n, cap;
+} s_provider_snap_t;
 
 static int
-s_provider_unit_before(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+s_provider_unit_snap(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     (void) val;
     (void) vlen;
-    s_provider_watches_t *pw = arg;
-    size_t plen = strlen(pw->provider) + 1;
+    s_provider_snap_t *ps = arg;
+    size_t plen = strlen(ps->provider) + 1;
     if (klen <= plen || klen - plen > HV_ID_MAX)
         return 0;
-    char *unit = g_strndup((const char *) key + plen, klen - plen);
-    g_hash_table_insert(pw->units, unit, s_watches_before(pw->self, pw->provider, unit));
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? ps->cap * 2 : 16;
+        void *p = realloc(ps->snaps, cap * sizeof *ps->snaps);
+        if (!p)
+            return -ENOMEM;
+        ps->snaps = p;
+        ps->cap = cap;
+    }
+    char unit[HV_ID_MAX + 1];
+    snprintf(unit, sizeof unit, "%.*s", (int) (klen - plen), (const char *) key + plen);
+    s_snap(ps->self, ps->provider, unit, &ps->snaps[ps->n++]);
     return 0;
-}
-
-static void
-s_provider_units_after(brk_broker_t *self, const char *provider, GHashTable *units)
-{
-    GHashTableIter it;
-    gpointer unit, before;
-    g_hash_table_iter_init(&it, units);
-    while (g_hash_table_iter_next(&it, &unit, &before))
-        s_watches_after(self, provider, unit, before);
 }
 
 /* Bring the caches in line with what a committed batch changed. */
@@ -531,13 +532,11 @@ s_refresh(brk_broker_t *self)
         case BRK_DIRTY_PROVIDER: {
             /* A confirmation or a resync makes stale units fresh, and a
              * catalog may change what they fit: watches they now match fire. */
-            s_provider_watches_t pw = { self, d->provider, NULL };
-            if (brk_watches_count(self->watches)) {
-                pw.units = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                 (GDestroyNotify) g_hash_table_destroy);
+            s_provider_snap_t ps = { self, d->provider, NULL, 0, 0 };
+            bool watching = brk_watches_count(self->watches) > 0;
+            if (watching)
                 rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider, strlen(d->provider) + 1,
-                                    s_provider_unit_before, &pw);
-            }
+                                    s_provider_unit_snap, &ps);
             if (rc == 0)
                 rc = brk_store_get(self->store, txn, BRK_DB_PROVIDERS, d->provider,
                                    strlen(d->provider), &val, &vlen);
@@ -546,10 +545,9 @@ s_refresh(brk_broker_t *self)
             if (rc == 0)
                 rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider,
                                     strlen(d->provider) + 1, s_index_unit_record, self);
-            if (rc == 0 && pw.units)
-                s_provider_units_after(self, d->provider, pw.units);
-            if (pw.units)
-                g_hash_table_destroy(pw.units);
+            for (size_t k = 0; rc == 0 && k < ps.n; k++)
+                s_watches_after(self, d->provider, &ps.snaps[k]);
+            free(ps.snaps);
             break;
         }
         case BRK_DIRTY_REFERRAL:
@@ -570,19 +568,19 @@ s_refresh(brk_broker_t *self)
             break;
         case BRK_DIRTY_UNIT: {
             int klen = brk_unit_key(d->provider, d->unit, key, sizeof key);
-            GHashTable *before = brk_watches_count(self->watches)
-                ? s_watches_before(self, d->provider, d->unit) : NULL;
+            bool watching = brk_watches_count(self->watches) > 0;
+            s_snap_t snap;
+            if (watching)
+                s_snap(self, d->provider, d->unit, &snap);
             rc = brk_store_get(self->store, txn, BRK_DB_UNITS, key, (size_t) klen, &val, &vlen);
             if (rc == 0)
                 rc = s_index_unit_record(self, NULL, 0, val, vlen);
-            if (rc == 0 && before)
-                s_watches_after(self, d->provider, d->unit, before);
+            if (rc == 0 && watching)
+                s_watches_after(self, d->provider, &snap);
             else if (rc == -ENOENT) {
                 brk_index_del_unit(self->index, d->provider, d->unit);
                 rc = 0;
             }
-            if (before)
-                g_hash_table_destroy(before);
             break;
         }
         }
@@ -607,6 +605,10 @@ typedef struct {
     bool nested;
     /* Reads the in-memory index only: no read transaction to open. */
     bool index_only;
+    /* A write whose reply is not kept for retries: repeating it is
+     * harmless by itself (versions, acknowledgements), and it comes at
+     * machine rates that would fill the store with replies. */
+    bool no_replay;
 } s_op_t;
 
 #define ROLE(r) (1u << HAVEN__ROLE__ROLE_##r)
@@ -623,11 +625,11 @@ s_op(int body)
     static const s_op_t principal_revoke = { brk_handle_principal_revoke, true, ROLE(ADMIN), true };
     static const s_op_t principal_certify = { brk_handle_principal_certify, true, ROLE(ADMIN), true };
     static const s_op_t publish = { brk_handle_publish, true, ROLE(AGENT), true };
-    static const s_op_t unit_set = { brk_handle_unit_set, true, ROLE(AGENT) };
-    static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT) };
+    static const s_op_t unit_set = { brk_handle_unit_set, true, ROLE(AGENT), false, false, true };
+    static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT), false, false, true };
     static const s_op_t agent_status = { brk_handle_agent_status, false, ROLE(AGENT) };
     static const s_op_t agent_sync = { brk_handle_agent_sync, false, ROLE(AGENT) };
-    static const s_op_t agent_resynced = { brk_handle_agent_resynced, true, ROLE(AGENT) };
+    static const s_op_t agent_resynced = { brk_handle_agent_resynced, true, ROLE(AGENT), false, false, true };
     static const s_op_t search = { brk_handle_search, false, ROLE(IDVA) | ROLE(ONCALL), false, true };
     static const s_op_t hold_prepare = { brk_handle_hold_prepare, false, ROLE(IDVA) | ROLE(ONCALL) };
     static const s_op_t hold_create = { brk_handle_hold_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
@@ -642,7 +644,8 @@ s_op(int body)
     static const s_op_t watch_create = { brk_handle_watch_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
     static const s_op_t watch_list = { brk_handle_watch_list, false, ROLE(IDVA) | ROLE(ONCALL) };
     static const s_op_t watch_cancel = { brk_handle_watch_cancel, true, ROLE(IDVA) | ROLE(ONCALL), true };
-    static const s_op_t inbox = { brk_handle_inbox, true, ROLE(IDVA) | ROLE(ONCALL), true };
+    /* listing is a read; an acknowledgement (ack > 0) is a write (s_receive) */
+    static const s_op_t inbox = { brk_handle_inbox, false, ROLE(IDVA) | ROLE(ONCALL), true, false, true };
     static const s_op_t audit_verify = { brk_handle_audit_verify, false, ROLE(ADMIN) };
     static const s_op_t audit_show = { brk_handle_audit_show, false, ROLE(ADMIN) };
     static const s_op_t report = { brk_handle_report, false, ROLE(ADMIN) };
@@ -873,6 +876,26 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
                  "a %s request is at most %zu bytes; this one has %zu", s_op_name(body), cap, len);
         goto out;
     }
+    /* A retry of a write already done is answered with its first reply
+     * before anything is charged: the rates counted it the first time. */
+    if (op && op->write && !op->no_replay) {
+        brk_replay_digest(data, len, r->digest);
+        if (!*rtxn && brk_store_begin(self->store, NULL, false, rtxn) < 0)
+            *rtxn = NULL;        /* looked for again in the batch's write */
+        uint8_t *kept = NULL;
+        size_t kept_len = 0;
+        int kept_status = 0;
+        if (*rtxn && brk_replay_find(self->store, *rtxn, who->curve, r->id, r->digest, &kept, &kept_len,
+                                     &kept_status) == 0) {
+            r->reply = kept;
+            r->reply_len = kept_len;
+            r->status = kept_status;
+            r->replayed = true;
+            brk_log(BRK_LOG_INFO, "%s retried %s request %llu: answered with the first reply, not done again",
+                    who->name, s_op_name(body), (unsigned long long) r->id);
+            goto out;
+        }
+    }
     int64_t now_ms = s_now_ms();
     if (body == HAVEN__REQUEST__BODY_SEARCH
         && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_SEARCH, now_ms)) {
@@ -908,8 +931,7 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
         s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST, "the request has no operation");
         goto out;
     }
-    if (op->write) {
-        brk_replay_digest(data, len, r->digest);
+    if (op->write || (body == HAVEN__REQUEST__BODY_INBOX && r->req->inbox->has_ack && r->req->inbox->ack)) {
         rc = 2;
         goto out;
     }
@@ -1043,7 +1065,7 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
             if (write[i] && s_revoked_in_batch(self, txn, r)) {
                 brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
                                 "this key (%s) has been revoked; ask your Haven administrator", r->who.name);
-            } else if (write[i] && (rc = s_replay(self, txn, r)) != 0) {
+            } else if (write[i] && !s_op(r->req->body_case)->no_replay && (rc = s_replay(self, txn, r)) != 0) {
                 if (rc < 0)
                     break;
                 rc = 0;          /* a retry: answered with the first reply */
@@ -1073,9 +1095,17 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
                 }
                 /* In the batch's transaction, so the reply is kept if and
                  * only if what it says happened is committed. */
-                if (rc == 0 && r->reply && brk_replay_keeps(r->status))
+                if (rc == 0 && r->reply && !op->no_replay && brk_replay_keeps(r->status)) {
                     rc = brk_replay_keep(self->store, txn, r->who.curve, r->req->id, r->digest, self->ctx.now,
                                          r->status, r->reply, r->reply_len);
+                    if (rc == 1) {
+                        brk_log(BRK_LOG_WARN, "%s's reply to %s request %llu is not kept for a retry (it has "
+                                "%d kept, or the reply is over %d bytes): a retry would be done again",
+                                r->who.name, s_op_name(r->req->body_case), (unsigned long long) r->req->id,
+                                BRK_REPLAY_PER_KEY, BRK_REPLAY_MAX_BYTES);
+                        rc = 0;
+                    }
+                }
                 if (rc < 0)
                     break;
             }
@@ -1108,7 +1138,7 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
     if (rc < 0) {
         brk_log(BRK_LOG_ERROR, "committing %zu updates failed: %s", n_writes, strerror(-rc));
         for (size_t i = 0; i < n; i++)
-            if (write[i])
+            if (write[i] && !batch[i].replayed)  /* a retry's first reply stands: it was done */
                 brk_reply_error(&batch[i], HAVEN__STATUS__STATUS_INTERNAL,
                                 "the broker could not store the update (%s); it was not applied",
                                 strerror(-rc));
@@ -1349,31 +1379,26 @@ s_audit_upkeep(brk_broker_t *self)
     self->next_head = now + 3600;
 }
 
-/* Forget replies to writes older than [timers] replay_window, in batches
- * of their own commits so that the loop never stalls on them. */
+/* Forget replies to writes older than [timers] replay_window: a few
+ * hundred a second in one small commit, so the loop never waits on it
+ * long, and pruning keeps ahead of any rate the write limits allow. */
 static void
 s_replay_upkeep(brk_broker_t *self)
 {
-    bool more = true;
-    for (int round = 0; more && round < 20; round++) {
-        MDB_txn *txn = NULL;
-        int rc = brk_store_begin(self->store, NULL, true, &txn);
-        int n = rc < 0 ? rc : brk_replay_prune(self->store, txn, s_now() - self->cfg->replay_window_s, 1000, &more);
-        rc = n;
-        if (n > 0) {
-            rc = brk_store_commit(txn);
-            txn = NULL;
-        }
-        brk_store_abort(txn);
-        if (rc == -ENOSPC && brk_store_grow(self->store) == 0) {
-            more = true;
-            continue;
-        }
-        if (rc < 0) {
-            brk_log(BRK_LOG_ERROR, "forgetting old replies to writes failed: %s", strerror(-rc));
-            return;
-        }
+    bool more = false;
+    MDB_txn *txn = NULL;
+    int rc = brk_store_begin(self->store, NULL, true, &txn);
+    int n = rc < 0 ? rc : brk_replay_prune(self->store, txn, s_now() - self->cfg->replay_window_s, 500, &more);
+    rc = n;
+    if (n > 0) {
+        rc = brk_store_commit(txn);
+        txn = NULL;
     }
+    brk_store_abort(txn);
+    if (rc == -ENOSPC && brk_store_grow(self->store) == 0)
+        return;                  /* again in a second */
+    if (rc < 0)
+        brk_log(BRK_LOG_ERROR, "forgetting old replies to writes failed: %s", strerror(-rc));
 }
 
 int
@@ -1428,6 +1453,7 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
                 self->unsynced = false;
             }
             s_expire(self);
+            s_replay_upkeep(self);
             s_backup_unmark(self);
             brk_guard_conn_each_to_drop(self->guard, s_now_ms(), self->cfg->silent_connection_s * 1000, NULL,
                                         s_drop_silent, self);
@@ -1438,7 +1464,6 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
             s_audit_refusals(self);
             brk_alerts_prune(self->alerts);
             s_audit_upkeep(self);
-            s_replay_upkeep(self);
             self->next_minute = s_now() + 60;
         }
         if (s_now() >= next_check) {

@@ -175,6 +175,15 @@ brk_config_load(const char *path, brk_config_t **out, char *err, size_t errlen)
         brk_config_destroy(&c);
         return -EINVAL;
     }
+    /* A kept reply copies what its write said (a hold's unit and need):
+     * it must not outlive what it copies. */
+    if (c->replay_window_s > c->address_retention_s) {
+        snprintf(err, errlen, "%s: [timers] replay_window (%llds) must not be longer than address_retention "
+                 "(%llds): the replies kept for retries copy what a referral says, and must not outlive it",
+                 path, (long long) c->replay_window_s, (long long) c->address_retention_s);
+        brk_config_destroy(&c);
+        return -EINVAL;
+    }
     *out = c;
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "log.h"
 #include "report.h"
+#include "replay.h"
 #include "request.h"
 
 int
@@ -253,12 +254,14 @@ brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     p->revoked = 1;
     /* Revocation ends everything the key had (design.md section 6, item
      * 12): its pending holds are withdrawn (the units offered again, the
-     * refuges told), its watches end and its inbox is emptied; the loop
+     * refuges told), its watches end, its inbox is emptied and the replies
+     * kept for its retries are forgotten; the loop
      * closes its connections and stops its pushes after the commit. */
     size_t holds = 0, watches = 0;
     if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PRINCIPALS, k, 32, &p->base)) == 0
         && (rc = brk_watches_end(ctx, txn, k, &watches)) == 0     /* first: the units the holds */
         && (rc = brk_holds_withdraw(ctx, txn, k, &holds)) == 0    /* give back must not alert them */
+        && (rc = brk_replay_forget(ctx->store, txn, k)) >= 0      /* no copies of its replies stay */
         && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PRINCIPAL, NULL, NULL, k)) == 0) {
         brk_log(BRK_LOG_INFO, "%s revoked principal %s: %zu pending holds withdrawn, %zu watches ended",
                 r->who.name, name, holds, watches);

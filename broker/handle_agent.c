@@ -256,7 +256,9 @@ brk_handle_unit_set(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
                              "(haven-agent referrals)", s->unit);
         goto out;
     }
-    if (u->has_version && u->version >= s->version) {
+    if (u->has_version && u->version == s->version) {
+        /* this very change, sent again (its reply was lost): applied */
+    } else if (u->has_version && u->version > s->version) {
         body.has_ignored = body.ignored = 1;
     } else {
         int64_t when = s_when(ctx, s->has_at, s->at);

@@ -220,8 +220,8 @@ s_inbox_alert(void *arg, const void *key, size_t klen, const void *val, size_t v
 }
 
 /* The inbox is read without being emptied: a reply lost on the way must
- * lose no alert. The client acknowledges up to the last seq it showed
- * (ack), and only those alerts leave; then what remains is listed. */
+ * lose no alert. Listing is a read; the client then acknowledges up to
+ * the last seq it showed (ack, a write), and only those alerts leave. */
 int
 brk_handle_inbox(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
@@ -236,7 +236,9 @@ brk_handle_inbox(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         if (rc == 0)
             snprintf(r->audit.detail, sizeof r->audit.detail, "acknowledged %zu alerts", in.n_keys);
     }
-    if (rc == 0)
+    /* An acknowledgement answers with nothing but its status: what it
+     * says is small enough to keep for its retry (replay.h). */
+    if (rc == 0 && !in.ack)
         rc = brk_store_each(ctx->store, txn, BRK_DB_INBOX, r->who.curve, 32, s_inbox_alert, &in);
     if (rc == 0) {
         Haven__InboxReply body = HAVEN__INBOX_REPLY__INIT;

@@ -93,3 +93,21 @@ brk_watches_match(brk_watches_t *self, const brk_index_t *index, const brk_avail
             fn(arg, w->id, w->key);
     }
 }
+
+void
+brk_watches_match_new(brk_watches_t *self, const brk_index_t *index, const brk_avail_t *before,
+                      const brk_avail_t *after, int64_t now,
+                      void (*fn)(void *arg, const char *id, const uint8_t key[32]), void *arg)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, self->by_id);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        s_watch_t *w = v;
+        if (w->expires_at <= now)
+            continue;
+        brk_need_set_now(w->need, now);
+        if (brk_match_unit(w->need, index, after) == 0 && !(before && brk_match_unit(w->need, index, before) == 0))
+            fn(arg, w->id, w->key);
+    }
+}

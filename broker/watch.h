@@ -21,6 +21,15 @@ int brk_watches_put(brk_watches_t *self, const Haven__Watch *w, brk_districts_t 
 void brk_watches_del(brk_watches_t *self, const char *id);
 size_t brk_watches_count(const brk_watches_t *self);
 
+/* Call fn for every unexpired watch that `after` matches at now and
+ * `before` (what the index had for the unit before a change; NULL if it
+ * was not offered) did not: the watches the unit newly matches. Matching
+ * reads the entry and the index's rule classes, which are only ever
+ * added to, so an old entry still reads as it did. */
+void brk_watches_match_new(brk_watches_t *self, const brk_index_t *index, const brk_avail_t *before,
+                           const brk_avail_t *after, int64_t now,
+                           void (*fn)(void *arg, const char *id, const uint8_t key[32]), void *arg);
+
 /* Call fn for every unexpired watch that unit matches at now. */
 void brk_watches_match(brk_watches_t *self, const brk_index_t *index, const brk_avail_t *unit,
                        int64_t now,

@@ -48,7 +48,7 @@ brk_zap_handle(void *sock, const brk_principals_t *principals, brk_guard_t *guar
         if (zmq_msg_recv(&extra, sock, 0) < 0) {
             int e = errno;
             zmq_msg_close(&extra);
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < n && i < ZAP_FRAMES + 1; i++)   /* n is past the array once marked */
                 zmq_msg_close(&frames[i]);
             return -e;
         }

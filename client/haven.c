@@ -549,7 +549,7 @@ s_inbox_ack(hv_cli_t *cli, uint64_t seq)
     if (rc == EX_OK)
         haven__reply__free_unpacked(rep, NULL);
     else
-        hv_cli_error(PROG, "the alerts shown stay in your inbox and will be shown again");
+        hv_cli_error(PROG, "the broker did not confirm it heard the acknowledgement, so the alerts shown may be shown again");
     return rc;
 }
 

@@ -45,3 +45,18 @@ Test(config, refusals_name_the_line)
                         &c, err, sizeof err), -EINVAL);
     cr_assert_eq(s_load("[broker]\ndata_dir = d\ndistricts = x\nlog_level = loud\n", &c, err, sizeof err), -EINVAL);
 }
+
+Test(config, replies_kept_for_retries_never_outlive_a_referral)
+{
+    brk_config_t *c = NULL;
+    char err[512];
+    cr_assert_eq(s_load("[broker]\ndata_dir = d\ndistricts = x\n", &c, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(c->replay_window_s, 86400, "a day by default");
+    brk_config_destroy(&c);
+    cr_assert_eq(s_load("[broker]\ndata_dir = d\ndistricts = x\n[timers]\nreplay_window = 8d\n", &c, err,
+                        sizeof err), -EINVAL);
+    cr_assert(strstr(err, "replay_window") && strstr(err, "address_retention"), "%s", err);
+    cr_assert_eq(s_load("[broker]\ndata_dir = d\ndistricts = x\n[timers]\nreplay_window = 8d\n"
+                        "address_retention = 10d\n", &c, err, sizeof err), 0, "%s", err);
+    brk_config_destroy(&c);
+}

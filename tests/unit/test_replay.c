@@ -19,7 +19,7 @@ static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/haven-replay-XXXXXX");
     cr_assert(mkdtemp(dir));
-    cr_assert_eq(brk_store_open(dir, 1 << 20, &store), 0);
+    cr_assert_eq(brk_store_open(dir, 64 << 20, &store), 0);
     cr_assert_eq(brk_store_begin(store, NULL, true, &txn), 0);
 }
 static void teardown(void)
@@ -121,4 +121,41 @@ Test(replay, replies_that_say_nothing_was_done_are_not_kept)
     cr_assert(brk_replay_keeps(HAVEN__STATUS__STATUS_BAD_REQUEST));
     cr_assert(!brk_replay_keeps(HAVEN__STATUS__STATUS_INTERNAL));
     cr_assert(!brk_replay_keeps(HAVEN__STATUS__STATUS_LIMIT));
+}
+
+Test(replay, a_key_keeps_a_bounded_number_of_replies_of_bounded_size)
+{
+    uint8_t d[BRK_REPLAY_DIGEST];
+    static uint8_t big[BRK_REPLAY_MAX_BYTES + 1];
+    brk_replay_digest("x", 1, d);
+    cr_assert_eq(brk_replay_keep(store, txn, alice, 1, d, 1, HAVEN__STATUS__STATUS_OK, big, sizeof big), 1,
+                 "a reply over the size cap is not kept");
+    for (uint64_t i = 0; i < BRK_REPLAY_PER_KEY; i++)
+        cr_assert_eq(brk_replay_keep(store, txn, alice, i, d, 1, HAVEN__STATUS__STATUS_OK, (const uint8_t *) "r", 1),
+                     0);
+    cr_assert_eq(brk_replay_keep(store, txn, alice, 99999, d, 1, HAVEN__STATUS__STATUS_OK,
+                                 (const uint8_t *) "r", 1), 1, "the key has all it may keep");
+    cr_assert_eq(brk_replay_keep(store, txn, alice, 5, d, 2, HAVEN__STATUS__STATUS_OK, (const uint8_t *) "s", 1),
+                 0, "replacing one it has is not one more");
+    cr_assert_eq(brk_replay_keep(store, txn, bob, 1, d, 1, HAVEN__STATUS__STATUS_OK, (const uint8_t *) "r", 1), 0,
+                 "another key is not held back");
+    bool more;
+    cr_assert_eq(brk_replay_prune(store, txn, 2, 100, &more), 100, "pruning frees room");
+    cr_assert_eq(brk_replay_keep(store, txn, alice, 99999, d, 3, HAVEN__STATUS__STATUS_OK,
+                                 (const uint8_t *) "r", 1), 0);
+}
+
+Test(replay, revocation_forgets_every_reply_of_the_key)
+{
+    char out[64];
+    bool more;
+    s_keep(alice, 1, "a", 100, "one");
+    s_keep(alice, 2, "b", 100, "two");
+    s_keep(bob, 1, "a", 100, "bob's");
+    cr_assert_eq(brk_replay_forget(store, txn, alice), 2);
+    cr_assert_eq(s_find(alice, 1, "a", out, sizeof out), -ENOENT);
+    cr_assert_eq(s_find(bob, 1, "a", out, sizeof out), 0);
+    /* the time index's entries left behind are pruned without harm */
+    cr_assert_eq(brk_replay_prune(store, txn, 200, 100, &more), 3);
+    cr_assert_eq(s_find(bob, 1, "a", out, sizeof out), -ENOENT);
 }
