@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../proto/inifile.h"
+#include "../common/inifile.h"
 #include "../proto/names.h"
 #include "../proto/wire.h"
 #include "catalog.h"

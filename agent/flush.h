@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include "../proto/cli.h"
+#include "../common/cli.h"
 #include "outbox.h"
 
 #define AGT_PROG "haven-agent"

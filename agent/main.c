@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
-#include "../proto/cert.h"
-#include "../proto/cli.h"
+#include "../common/cert.h"
+#include "../common/cli.h"
 #include "../proto/names.h"
 #include "../proto/wire.h"
 #include "catalog.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include "../proto/lmdb_error.h"
+#include "../common/lmdb_error.h"
 #include "../proto/wire.h"
 #include "outbox.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "../proto/keys.h"
+#include "../common/keys.h"
 #include "../proto/names.h"
 #include "alerts.h"
 #include "log.h"

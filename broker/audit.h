@@ -38,7 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "../proto/keys.h"
+#include "../common/keys.h"
 #include "store.h"
 #include "haven.pb-c.h"
 

@@ -21,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
-#include "../proto/keys.h"
+#include "../common/keys.h"
 #include "../proto/names.h"
-#include "../proto/conn.h"
+#include "../common/conn.h"
 #include "alerts.h"
 #include "audit.h"
 #include "backup.h"

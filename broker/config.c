@@ -4,8 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../proto/clientcfg.h"
-#include "../proto/inifile.h"
+#include "../common/inifile.h"
 #include "../proto/names.h"
 #include "config.h"
 #include "log.h"

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "../proto/cert.h"
-#include "../proto/keys.h"
+#include "../common/cert.h"
+#include "../common/keys.h"
 #include "../proto/names.h"
 #include "audit.h"
 #include "log.h"

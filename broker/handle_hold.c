@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../proto/keys.h"
+#include "../common/keys.h"
 #include "../proto/names.h"
 #include "log.h"
 #include "match.h"

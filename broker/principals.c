@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../proto/keys.h"
+#include "../common/keys.h"
 #include "principals.h"
 
 struct brk_principals {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "../proto/lmdb_error.h"
+#include "../common/lmdb_error.h"
 #include "log.h"
 #include "store.h"
 

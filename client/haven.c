@@ -9,8 +9,8 @@
 #include <sodium.h>
 #include <sysexits.h>
 #include <time.h>
-#include "../proto/cert.h"
-#include "../proto/cli.h"
+#include "../common/cert.h"
+#include "../common/cli.h"
 #include "../proto/names.h"
 #include "../proto/wire.h"
 #include "need.h"

@@ -13,9 +13,9 @@
 #include <sysexits.h>
 #include <time.h>
 #include <time.h>
-#include "../proto/cert.h"
-#include "../proto/cli.h"
-#include "../proto/keys.h"
+#include "../common/cert.h"
+#include "../common/cli.h"
+#include "../common/keys.h"
 #include "../proto/names.h"
 #include "../proto/wire.h"
 #include "../broker/audit.h"

@@ -29,9 +29,9 @@
 #include <unistd.h>
 #include <zmq.h>
 #include "../../broker/districts.h"
-#include "../../proto/conn.h"
-#include "../../proto/cert.h"
-#include "../../proto/keys.h"
+#include "../../common/conn.h"
+#include "../../common/cert.h"
+#include "../../common/keys.h"
 #include "../../proto/wire.h"
 #include "bench_util.h"
 

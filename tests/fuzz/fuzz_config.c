@@ -2,7 +2,7 @@
 /* libFuzzer target: the broker's and the clients' configuration files. */
 #include <stdint.h>
 #include "../../broker/config.h"
-#include "../../proto/clientcfg.h"
+#include "../../common/clientcfg.h"
 #include "fuzz_file.h"
 
 int

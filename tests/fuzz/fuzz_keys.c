@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: secret and public key files. */
 #include <stdint.h>
-#include "../../proto/keys.h"
+#include "../../common/keys.h"
 #include "fuzz_file.h"
 
 int

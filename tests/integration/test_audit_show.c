@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../broker/audit.h"
-#include "../../proto/clientcfg.h"
-#include "../../proto/conn.h"
-#include "../../proto/keys.h"
+#include "../../common/clientcfg.h"
+#include "../../common/conn.h"
+#include "../../common/keys.h"
 #include "harness.h"
 
 static hh_t h;

@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "../../broker/store.h"
-#include "../../proto/clientcfg.h"
-#include "../../proto/conn.h"
-#include "../../proto/keys.h"
+#include "../../common/clientcfg.h"
+#include "../../common/conn.h"
+#include "../../common/keys.h"
 #include "harness.h"
 
 static hh_t h;

@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
-#include "../../proto/clientcfg.h"
-#include "../../proto/conn.h"
-#include "../../proto/keys.h"
+#include "../../common/clientcfg.h"
+#include "../../common/conn.h"
+#include "../../common/keys.h"
 #include "../../proto/wire.h"
 #include "harness.h"
 

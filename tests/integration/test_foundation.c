@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
-#include "../../proto/clientcfg.h"
-#include "../../proto/conn.h"
-#include "../../proto/keys.h"
+#include "../../common/clientcfg.h"
+#include "../../common/conn.h"
+#include "../../common/keys.h"
 #include "../../proto/wire.h"
 #include "harness.h"
 

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "cli.h"
+#include "../../common/cli.h"
 #include "harness.h"
 
 static hh_t h;
@@ -533,9 +533,9 @@ Test(insiders, republishing_a_catalog_leaks_nothing)
 
 #include <zmq.h>
 #include "../../broker/store.h"
-#include "../../proto/clientcfg.h"
-#include "../../proto/conn.h"
-#include "../../proto/keys.h"
+#include "../../common/clientcfg.h"
+#include "../../common/conn.h"
+#include "../../common/keys.h"
 #include "../../proto/wire.h"
 
 /* A DEALER with conf's identity, connected to the broker. */

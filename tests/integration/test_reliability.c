@@ -19,9 +19,9 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 #include <zmq.h>
-#include "../../proto/clientcfg.h"
-#include "../../proto/conn.h"
-#include "../../proto/keys.h"
+#include "../../common/clientcfg.h"
+#include "../../common/conn.h"
+#include "../../common/keys.h"
 #include "../../proto/wire.h"
 #include "harness.h"
 

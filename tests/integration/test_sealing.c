@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "../../broker/store.h"
-#include "../../proto/cert.h"
-#include "../../proto/keys.h"
+#include "../../common/cert.h"
+#include "../../common/keys.h"
 #include "harness.h"
 
 static hh_t h;

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 #include "../../broker/store.h"
-#include "../../proto/cert.h"
-#include "../../proto/clientcfg.h"
-#include "../../proto/conn.h"
-#include "../../proto/keys.h"
+#include "../../common/cert.h"
+#include "../../common/clientcfg.h"
+#include "../../common/conn.h"
+#include "../../common/keys.h"
 #include "harness.h"
 
 static hh_t h;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests: certificates, revocations and signed boxes (proto/cert.h). */
+/* Unit tests: certificates, revocations and signed boxes (common/cert.h). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <sodium.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "../../proto/cert.h"
-#include "../../proto/cli.h"
+#include "../../common/cert.h"
+#include "../../common/cli.h"
 
 static char s_dir[64];
 static hv_keys_t *s_admin, *s_rogue, *s_idva, *s_agent;

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "../../proto/clientcfg.h"
+#include "../../common/clientcfg.h"
 
 static void
 s_write(const char *path, const char *text)

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "../../proto/cli.h"
-#include "../../proto/keys.h"
+#include "../../common/cli.h"
+#include "../../common/keys.h"
 
 static char dir[64];
 static char base[128];

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "../../proto/cli.h"
-#include "../../proto/inifile.h"
-#include "../../proto/privfile.h"
+#include "../../common/cli.h"
+#include "../../common/inifile.h"
+#include "../../common/privfile.h"
 
 static char dir[64];
 

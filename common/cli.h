@@ -8,9 +8,11 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <sysexits.h>
+#include "cert.h"
 #include "clientcfg.h"
 #include "conn.h"
 #include "haven.pb-c.h"
+#include "privfile.h"
 
 typedef struct hv_cli hv_cli_t;
 
@@ -31,22 +33,7 @@ struct hv_trust;
 const struct hv_trust *hv_cli_trust(hv_cli_t *self);
 hv_conn_t *hv_cli_conn(hv_cli_t *self);
 
-/* Seal plaintext to a 32-byte sealing key (crypto_box_seal) into *box_out
- * (caller frees box_out->recipient.data and box_out->box.data). Returns 0,
- * -EINVAL if the key is unusable (see hv_key_usable) or libsodium refuses
- * to seal, or -ENOMEM. On failure *box_out is empty: there is no box to
- * send or free. */
-int hv_seal(const void *plain, size_t len, const uint8_t key[32], Haven__Sealed *box_out);
 
-/* Open a box sealed to our keys. Returns a malloc'd NUL-terminated
- * plaintext, or NULL if it is not ours or was tampered with. */
-char *hv_unseal(const hv_keys_t *keys, const Haven__Sealed *box);
-
-/* Read a whole small file (at most max bytes) that may hold a survivor's
- * details, with read(2) into locked memory (no stdio copy). Returns the
- * NUL-terminated text, to be released with sodium_free (which wipes it),
- * or NULL with err set. */
-char *hv_read_file(const char *path, size_t max, size_t *len_out, char *err, size_t errlen);
 
 /* Send req; on success *reply_out holds an OK reply (caller frees).
  * Otherwise prints the error and returns the exit code:

@@ -17,18 +17,6 @@ typedef struct {
     int failed;
 } s_parse_t;
 
-char *
-hv_path_relative_to(const char *base, const char *name)
-{
-    if (name[0] == '/' || !strchr(base, '/'))
-        return strdup(name);
-    size_t dirlen = (size_t) (strrchr(base, '/') - base);
-    char *out = malloc(dirlen + strlen(name) + 2);
-    if (out)
-        sprintf(out, "%.*s/%s", (int) dirlen, base, name);
-    return out;
-}
-
 static int
 s_int(s_parse_t *p, const char *name, const char *value, int lo, int hi, int *out)
 {

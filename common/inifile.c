@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "inifile.h"
 #include "privfile.h"
@@ -79,4 +80,16 @@ hv_ini_parse_private(const char *path, size_t max, ini_handler handler, void *us
     /* inih copied each line, secrets and all, into a buffer on its stack */
     sodium_stackzero(STACK_WIPE);
     return rc == -2 ? -ENOMEM : rc;
+}
+
+char *
+hv_path_relative_to(const char *base, const char *name)
+{
+    if (name[0] == '/' || !strchr(base, '/'))
+        return strdup(name);
+    size_t dirlen = (size_t) (strrchr(base, '/') - base);
+    char *out = malloc(dirlen + strlen(name) + 2);
+    if (out)
+        sprintf(out, "%.*s/%s", (int) dirlen, base, name);
+    return out;
 }

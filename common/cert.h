@@ -85,4 +85,15 @@ int hv_cert_holder(const hv_trust_t *trust, const Haven__Hold *h, int64_t now, H
 int hv_cert_agent(const hv_trust_t *trust, const Haven__Signed *s, const char *provider, int64_t now,
                   Haven__Certificate **cert_out, char *err, size_t errlen);
 
+/* Seal plaintext to a 32-byte sealing key (crypto_box_seal) into *box_out
+ * (caller frees box_out->recipient.data and box_out->box.data). Returns 0,
+ * -EINVAL if the key is unusable (see hv_key_usable) or libsodium refuses
+ * to seal, or -ENOMEM. On failure *box_out is empty: there is no box to
+ * send or free. */
+int hv_seal(const void *plain, size_t len, const uint8_t key[32], Haven__Sealed *box_out);
+
+/* Open a box sealed to our keys. Returns a malloc'd NUL-terminated
+ * plaintext, or NULL if it is not ours or was tampered with. */
+char *hv_unseal(const hv_keys_t *keys, const Haven__Sealed *box);
+
 #endif

@@ -24,8 +24,5 @@ typedef struct {
 int hv_clientcfg_load(const char *path, hv_clientcfg_t **cfg_out, char *err, size_t errlen);
 void hv_clientcfg_destroy(hv_clientcfg_t **self_p);
 
-/* Resolve name relative to the directory of base (a file path).
- * Absolute names are copied. Caller owns the result; NULL if out of memory. */
-char *hv_path_relative_to(const char *base, const char *name);
 
 #endif

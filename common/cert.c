@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,4 +317,51 @@ hv_cert_agent(const hv_trust_t *trust, const Haven__Signed *s, const char *provi
     }
     *cert_out = c;
     return 0;
+}
+
+int
+hv_seal(const void *plain, size_t len, const uint8_t key[32], Haven__Sealed *box_out)
+{
+    haven__sealed__init(box_out);
+    /* crypto_box_seal refuses a small-order key but leaves the box as it
+     * was: a caller that did not look would send uninitialised heap, or
+     * worse, so ask first and look anyway. */
+    if (!hv_key_usable(key) || len > SIZE_MAX - crypto_box_SEALBYTES)
+        return -EINVAL;
+    uint8_t *box = malloc(len + crypto_box_SEALBYTES);
+    uint8_t *k = malloc(32);
+    if (!box || !k) {
+        free(box);
+        free(k);
+        return -ENOMEM;
+    }
+    if (crypto_box_seal(box, plain, len, key) != 0) {
+        sodium_memzero(box, len + crypto_box_SEALBYTES);
+        free(box);
+        free(k);
+        return -EINVAL;
+    }
+    memcpy(k, key, 32);
+    box_out->recipient = (ProtobufCBinaryData) { 32, k };
+    box_out->box = (ProtobufCBinaryData) { len + crypto_box_SEALBYTES, box };
+    return 0;
+}
+
+char *
+hv_unseal(const hv_keys_t *keys, const Haven__Sealed *s)
+{
+    if (!s || s->box.len < crypto_box_SEALBYTES || s->recipient.len != 32
+        || memcmp(s->recipient.data, hv_keys_seal_public(keys), 32) != 0)
+        return NULL;
+    size_t len = s->box.len - crypto_box_SEALBYTES;
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    if (crypto_box_seal_open((uint8_t *) out, s->box.data, s->box.len, hv_keys_seal_public(keys),
+                             hv_keys_seal_secret(keys)) != 0) {
+        free(out);
+        return NULL;
+    }
+    out[len] = '\0';
+    return out;
 }

@@ -23,4 +23,8 @@ int hv_ini_parse(const char *path, ini_handler handler, void *user, int *lineno)
 int hv_ini_parse_private(const char *path, size_t max, ini_handler handler, void *user,
                          int *lineno, mode_t *mode_out);
 
+/* Resolve name relative to the directory of base (a file path).
+ * Absolute names are copied. Caller owns the result; NULL if out of memory. */
+char *hv_path_relative_to(const char *base, const char *name);
+
 #endif

@@ -18,4 +18,10 @@
 int hv_privfile_read(const char *path, size_t max, char **text_out, size_t *len_out,
                      mode_t *mode_out);
 
+/* Read a whole small file (at most max bytes) that may hold a survivor's
+ * details, with read(2) into locked memory (no stdio copy). Returns the
+ * NUL-terminated text, to be released with sodium_free (which wipes it),
+ * or NULL with err set. */
+char *hv_read_file(const char *path, size_t max, size_t *len_out, char *err, size_t errlen);
+
 #endif

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "privfile.h"
@@ -84,4 +86,18 @@ out:
     sodium_free(buf);            /* wipes; accepts NULL */
     close(fd);
     return rc;
+}
+
+char *
+hv_read_file(const char *path, size_t max, size_t *len_out, char *err, size_t errlen)
+{
+    char *text = NULL;
+    int rc = hv_privfile_read(path, max, &text, len_out, NULL);
+    if (rc == -EFBIG)
+        snprintf(err, errlen, "%s is larger than %zu bytes", path, max);
+    else if (rc == -EAGAIN)
+        snprintf(err, errlen, "%s changed while it was read; try again", path);
+    else if (rc < 0)
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
+    return rc < 0 ? NULL : text;
 }

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <zmq.h>
 #include "conn.h"
-#include "wire.h"
+#include "../proto/wire.h"
 
 struct hv_conn {
     void *ctx;
