@@ -465,7 +465,7 @@ s_cancel(hv_cli_t *cli, const char *id, bool json)
     if (rc != EX_OK)
         return rc;
     if (json)
-        printf("{\"cancelled\": \"%s\"}\n", id);
+        hv_json_print(json_pack("{s:s}", "cancelled", id));
     else
         printf("cancelled %s: %s at %s is available to others again\n", id, rep->hold->unit,
                rep->hold->provider_name ? rep->hold->provider_name : rep->hold->provider);
@@ -667,7 +667,10 @@ s_watch(hv_cli_t *cli, hv_need_t *need, const char *for_text, bool list, const c
         }
         if ((rc = hv_cli_call(cli, &req, &rep)) != EX_OK)
             return rc;
-        printf(json ? "{\"cancelled\": \"%s\"}\n" : "cancelled watch %s\n", cancel);
+        if (json)
+            hv_json_print(json_pack("{s:s}", "cancelled", cancel));
+        else
+            printf("cancelled watch %s\n", cancel);
         haven__reply__free_unpacked(rep, NULL);
         return EX_OK;
     }
@@ -690,7 +693,7 @@ s_watch(hv_cli_t *cli, hv_need_t *need, const char *for_text, bool list, const c
     char until[32];
     hv_format_time(rep->watch->expires_at, until, sizeof until);
     if (json)
-        printf("{\"watch\": \"%s\", \"expires_at\": \"%s\"}\n", rep->watch->id, until);
+        hv_json_print(json_pack("{s:s, s:s}", "watch", rep->watch->id, "expires_at", until));
     else {
         printf("%s\n", rep->watch->id);
         fprintf(stderr, "watching until %s; alerts land in `haven inbox` (or live with --follow)\n", until);

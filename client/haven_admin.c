@@ -536,7 +536,7 @@ s_backup(hv_cli_t *cli, const char *out, bool json)
     }
     close(fd);
     if (json)
-        printf("{\"backup\": \"%s\", \"bytes\": %llu}\n", out, (unsigned long long) size);
+        hv_json_print(json_pack("{s:s, s:I}", "backup", out, "bytes", (json_int_t) size));
     else
         printf("wrote %s (%llu bytes): a copy of data.mdb; see the README to restore it\n", out,
                (unsigned long long) size);

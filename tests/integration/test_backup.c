@@ -4,6 +4,7 @@
  * they began, verify and restore; a backup nobody fetches answers a later
  * one with a clear sentence. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -315,4 +316,18 @@ Test(backup, a_backup_nobody_fetches_is_a_clear_conflict_for_the_next)
     free(id);
     hv_conn_destroy(&c);
     s_identity_free(&admin);
+}
+
+/* --json output is JSON whatever the path: a quote or backslash in --out
+ * is escaped, not printed raw. */
+Test(backup, json_output_escapes_the_path_it_names)
+{
+    char out[512];
+    snprintf(out, sizeof out, "%s/a \"quoted\\ name.mdb", h.dir);
+    hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "--json", "backup", "--out", out, NULL);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    json_t *doc = hh_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "backup")), out);
+    cr_assert_gt(json_integer_value(json_object_get(doc, "bytes")), 0);
+    json_decref(doc);
 }
