@@ -190,7 +190,12 @@ agt_flush(agt_session_t *s)
         } else if (agt_status_retryable(hv_cli_last_status(s->cli))) {
             s_not_applied(s, what, true);
             haven__request__free_unpacked(req, NULL);
-            return rc;           /* the rest waits behind it, in order */
+            size_t n = 0;        /* the rest waits behind it, in order: say so */
+            if (agt_outbox_count(s->outbox, &n) == 0 && n > 1)
+                hv_cli_error(AGT_PROG, "%zu later change%s wait%s behind it and %s not sent either (haven-agent "
+                             "status lists them)", n - 1, n == 2 ? "" : "s", n == 2 ? "s" : "",
+                             n == 2 ? "was" : "were");
+            return rc;
         } else {
             s_not_applied(s, what, false);
             code = rc;

@@ -16,10 +16,24 @@ agt_record_note(agt_outbox_t *outbox, const char *provider, const Haven__Request
     Haven__UnitSet u = HAVEN__UNIT_SET__INIT;
     const Haven__Hold *h = rep->hold;
     switch (req->body_case) {
-    case HAVEN__REQUEST__BODY_PUBLISH:
+    case HAVEN__REQUEST__BODY_PUBLISH: {
         if (rep->publish && rep->publish->ignored)
             return 0;            /* the broker has a newer catalog */
-        return agt_outbox_record_catalog(outbox, req->publish);
+        int rc = agt_outbox_record_catalog(outbox, req->publish);
+        /* A unit new to the broker is occupied until staff set it: that
+         * is its status, and this agent knows it (one it knows nothing of
+         * it cannot vouch for after a restore). */
+        for (size_t i = 0; rc == 0 && rep->publish && i < rep->publish->n_added_units; i++) {
+            u.provider = (char *) provider;
+            u.unit = rep->publish->added_units[i];
+            u.status = HAVEN__UNIT_STATUS__UNIT_OCCUPIED;
+            u.version = req->publish->version;
+            u.has_at = 1;
+            u.at = (int64_t) time(NULL);
+            rc = agt_outbox_record_unit(outbox, &u);
+        }
+        return rc;
+    }
     case HAVEN__REQUEST__BODY_UNIT_SET:
         if (rep->unit_set && rep->unit_set->ignored)
             return 0;
@@ -126,8 +140,12 @@ s_resend(agt_session_t *s, const agt_record_t *rec, const Haven__AgentStatusRepl
     for (size_t i = 0; i < rec->n_units; i++) {
         Haven__UnitSet *u = rec->units[i];
         const Haven__Unit *b = s_broker_unit(st, u->unit);
-        /* the broker has this version or a newer one: nothing to send */
+        /* the broker has this version or a newer one, or already shows
+         * the unit as recorded here: nothing to send */
         if (b && b->has_version && b->version >= u->version)
+            continue;
+        if (b && b->status == u->status
+            && b->available_from == (u->has_available_from ? u->available_from : 0))
             continue;
         req = (Haven__Request) HAVEN__REQUEST__INIT;
         req.body_case = HAVEN__REQUEST__BODY_UNIT_SET;
@@ -165,13 +183,35 @@ s_resend(agt_session_t *s, const agt_record_t *rec, const Haven__AgentStatusRepl
     return EX_OK;
 }
 
+/* The units of the recorded catalog whose status this agent has no record
+ * of (a reinstalled agent, one just upgraded, a unit added back): it
+ * cannot vouch for them. Their names, comma-separated, in buf; how many. */
+static size_t
+s_unknown_units(const agt_record_t *rec, char *buf, size_t len)
+{
+    size_t n = 0, used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; rec->catalog && i < rec->catalog->n_units; i++) {
+        const char *name = rec->catalog->units[i]->name;
+        bool known = false;
+        for (size_t k = 0; k < rec->n_units && !known; k++)
+            known = strcmp(rec->units[k]->unit, name) == 0;
+        if (known)
+            continue;
+        if (used < len)
+            used += (size_t) snprintf(buf + used, len - used, "%s%s", n ? ", " : "", name);
+        n++;
+    }
+    return n;
+}
+
 /* The sentence staff read after a resync. */
 static void
 s_say_resynced(agt_session_t *s, bool restored, bool catalog, size_t units, size_t refused)
 {
     char what[160];
     const char *why = restored ? "was restored from a backup and was behind this agent"
-                               : "was behind this agent (restored from a backup?)";
+                               : "was behind this agent (restored from a backup, or this key is new to it)";
     if (catalog && units)
         snprintf(what, sizeof what, "sent the catalog and %zu %s status again", units, units == 1 ? "unit's" : "units'");
     else if (catalog)
@@ -180,11 +220,8 @@ s_say_resynced(agt_session_t *s, bool restored, bool catalog, size_t units, size
         snprintf(what, sizeof what, "sent %zu %s status again", units, units == 1 ? "unit's" : "units'");
     else
         snprintf(what, sizeof what, "it had everything this agent had sent, so nothing needed sending again");
-    if (refused)
-        hv_cli_error(AGT_PROG, "the broker %s: %s; %zu could not be sent (see above), the rest is up to date",
-                     why, what, refused);
-    else
-        hv_cli_error(AGT_PROG, "the broker %s: %s; its units are offered again as they are here", why, what);
+    (void) refused;              /* a resync with refusals does not end here */
+    hv_cli_error(AGT_PROG, "the broker %s: %s; its units are offered again as they are here", why, what);
     json_t *j = json_pack("{s:s, s:b, s:b, s:I, s:I}", "op", "resync", "restored", restored, "catalog", catalog,
                           "units", (json_int_t) units, "refused", (json_int_t) refused);
     json_array_append_new(s->out, j);
@@ -233,11 +270,12 @@ agt_record_resync(agt_session_t *s, bool *stop)
     bool restored = rep->sync->restored;
     if (rep->sync->in_sync)
         goto out;
-    if (!rec.catalog && rec.n_units == 0) {
+    if (!rec.catalog) {
         /* Nothing to vouch for: do not tell the broker it is up to date. */
-        hv_cli_error(AGT_PROG, "the broker %s, and this agent has no record of its catalog or units (a new "
-                     "state_dir?): run haven-agent publish, then haven-agent set for each unit, so that the broker "
-                     "shows them as they are", restored ? "was restored from a backup" : "is behind this agent");
+        hv_cli_error(AGT_PROG, "the broker %s, and this agent has no record of its catalog (a new state_dir?): "
+                     "run haven-agent publish, then haven-agent set for each unit, so that the broker shows them "
+                     "as they are", restored ? "was restored from a backup" : !rep->sync->version
+                     ? "has nothing from this agent key yet" : "is behind this agent");
         goto out;
     }
     /* What the broker has now, so only what it lacks is sent again. */
@@ -263,6 +301,28 @@ agt_record_resync(agt_session_t *s, bool *stop)
     size_t units = 0, refused = 0;
     if ((rc = s_resend(s, &rec, status->agent_status, &catalog, &units, &refused, stop)) != EX_OK)
         goto out;
+    /* The agent vouches that the broker is up to date only when it is: a
+     * refused change (a unit held there by a referral from before the
+     * restore, a catalog it will not take) or a unit this agent knows no
+     * status of leaves the provider stale, and the next contact tries
+     * again. Staff were told what to do about each. */
+    char unknown[512];
+    size_t n_unknown = s_unknown_units(&rec, unknown, sizeof unknown);
+    if (refused || n_unknown) {
+        if (n_unknown)
+            hv_cli_error(AGT_PROG, "this agent has no record of the status of %s (reinstalled, or added back to "
+                         "the catalog?): set %s with haven-agent set UNIT STATUS", unknown,
+                         n_unknown == 1 ? "it" : "each");
+        hv_cli_error(AGT_PROG, "the broker %s: %s; until %s, none of %s's units are offered (this is tried "
+                     "again at every contact)", restored ? "was restored from a backup" : "is behind this agent",
+                     refused ? "some of this agent's record could not be sent again (see above)"
+                             : "it cannot be told it is up to date",
+                     refused && n_unknown ? "both are dealt with" : refused ? "that is dealt with" : "then",
+                     s->provider);
+        json_array_append_new(s->out, json_pack("{s:s, s:b, s:I, s:I}", "op", "resync", "complete", 0,
+                                                "refused", (json_int_t) refused, "unknown", (json_int_t) n_unknown));
+        goto out;
+    }
     Haven__AgentResynced done = HAVEN__AGENT_RESYNCED__INIT;
     done.provider = (char *) s->provider;
     done.version = rec.version;

@@ -103,6 +103,16 @@ s_copy(void *arg)
     brk_backup_t *self = arg;
     int rc = brk_store_copy_fd(self->store, self->fd);
     struct stat st;
+    /* The copy says it is one: a broker started on it knows it was
+     * restored, and may be behind every agent (design.md section 7). Only
+     * the copy carries the mark, so a crash of the live broker is never
+     * taken for a restore. */
+    uint8_t taken[8];
+    uint64_t now = (uint64_t) time(NULL);
+    for (int i = 7; i >= 0; i--, now >>= 8)
+        taken[i] = (uint8_t) now;
+    if (rc == 0)
+        rc = brk_store_mark_copy(self->path, BRK_BACKUP_MARK, taken, sizeof taken);
     if (rc == 0 && fsync(self->fd) < 0)
         rc = -errno;
     /* without its size the copy would read as empty, and be "fetched" */

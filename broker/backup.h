@@ -11,6 +11,10 @@
 
 typedef struct brk_backup brk_backup_t;
 
+/* The meta record a backup's copy carries (be64 unix time of the copy):
+ * a store that has it at start was restored from a backup. */
+#define BRK_BACKUP_MARK "backup-taken"
+
 /* Backups are written in dir (the data directory); leftovers from a
  * previous run are removed. Caller owns the result; NULL if out of memory. */
 brk_backup_t *brk_backup_new(brk_store_t *store, const char *dir);

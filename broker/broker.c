@@ -64,14 +64,7 @@ struct brk_broker {
     brk_watches_t *watches;
     bool unsynced;               /* audit records committed without fsync */
     int64_t next_expiry;
-    bool backup_marked;          /* S_BACKUP_MARK is in the live store (see s_backup_mark) */
 };
-
-/* A backup's copy carries this meta record, written just before the copy
- * starts and removed from the live store when it ends: a store that has
- * it at start is a restored backup (or a broker stopped mid-copy), and may
- * be behind every agent (design.md section 7). */
-#define S_BACKUP_MARK "backup-taken"
 
 
 static int64_t
@@ -109,56 +102,13 @@ s_handle_subscribe(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 
 #define BACKUP_CHUNK (512 * 1024)
 
-/* Put (or, with at 0, delete) the backup mark in its own synced commit. */
-static int
-s_backup_mark(brk_broker_t *self, int64_t at)
-{
-    MDB_txn *txn = NULL;
-    uint8_t be[8];
-    bool put = at != 0;
-    for (int i = 7; i >= 0; i--, at >>= 8)
-        be[i] = (uint8_t) at;
-    int rc = brk_store_begin(self->store, NULL, true, &txn);
-    if (rc < 0)
-        return rc;
-    rc = put ? brk_store_put(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK), be, 8)
-             : brk_store_del(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK));
-    if (rc == -ENOENT && !put)
-        rc = 0;
-    if (rc < 0) {
-        brk_store_abort(txn);
-        return rc;
-    }
-    return brk_store_commit(txn);
-}
-
-/* Once the copy is over, the live store loses the mark its copy keeps. */
-static void
-s_backup_unmark(brk_broker_t *self)
-{
-    if (!self->backup_marked || brk_backup_copying(self->backup))
-        return;
-    int rc = s_backup_mark(self, 0);
-    if (rc < 0)
-        brk_log(BRK_LOG_ERROR, "cannot clear the backup mark: %s (if the broker restarts before it is "
-                "cleared, it will treat its store as restored and ask every agent to resync)", strerror(-rc));
-    else
-        self->backup_marked = false;
-}
-
 static int
 s_handle_backup_start(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
+    (void) ctx;
     (void) txn;
     char id[17];
-    if (brk_backup_copying(s_self->backup))
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                               "a backup is already being made; try again when it is done");
-    int rc = s_backup_mark(s_self, ctx->now > 0 ? ctx->now : 1);
-    if (rc < 0)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "cannot start a backup: %s", strerror(-rc));
-    s_self->backup_marked = true;
-    rc = brk_backup_start(s_self->backup, id);
+    int rc = brk_backup_start(s_self->backup, id);
     if (rc == -EBUSY)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
                                "a backup is already being made or fetched; try again when it is done (one "
@@ -965,6 +915,7 @@ s_audited(const brk_request_t *r)
     case HAVEN__REQUEST__BODY_PING:
     case HAVEN__REQUEST__BODY_SUBSCRIBE:
     case HAVEN__REQUEST__BODY_BACKUP_FETCH:
+    case HAVEN__REQUEST__BODY_AGENT_SYNC:   /* every agent contact asks; a resync is audited */
         return false;
     default:
         return true;
@@ -1454,7 +1405,6 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
             }
             s_expire(self);
             s_replay_upkeep(self);
-            s_backup_unmark(self);
             brk_guard_conn_each_to_drop(self->guard, s_now_ms(), self->cfg->silent_connection_s * 1000, NULL,
                                         s_drop_silent, self);
             brk_alerts_flush_hook(self->alerts, s_now());
@@ -1552,8 +1502,8 @@ brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admi
     return rc;
 }
 
-/* A store that carries a backup's mark was restored from that backup (or
- * the broker stopped while making one): it may be behind every agent, so
+/* A store that carries a backup's mark was restored from that backup: it
+ * may be behind every agent, so
  * every provider's units are stale until its agent's next contact brings
  * the broker up to date (design.md section 7). Returns 0 or -errno. */
 static int
@@ -1565,7 +1515,7 @@ s_restored(brk_broker_t *self)
     int rc = brk_store_begin(self->store, NULL, true, &txn);
     if (rc < 0)
         return rc;
-    rc = brk_store_get(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK),
+    rc = brk_store_get(self->store, txn, BRK_DB_META, BRK_BACKUP_MARK, strlen(BRK_BACKUP_MARK),
                        (const void **) &val, &vlen);
     if (rc < 0) {
         brk_store_abort(txn);
@@ -1577,7 +1527,7 @@ s_restored(brk_broker_t *self)
     brk_ctx_t c = { .cfg = self->cfg, .store = self->store, .now = s_now() };
     int n = brk_providers_mark_unsynced(&c, txn);
     free(c.dirty);               /* the index is loaded from the store next */
-    rc = n < 0 ? n : brk_store_del(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK));
+    rc = n < 0 ? n : brk_store_del(self->store, txn, BRK_DB_META, BRK_BACKUP_MARK, strlen(BRK_BACKUP_MARK));
     if (rc < 0) {
         brk_store_abort(txn);
         return rc;
@@ -1589,7 +1539,7 @@ s_restored(brk_broker_t *self)
     struct tm tm;
     if (gmtime_r(&tt, &tm))
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    brk_log(BRK_LOG_WARN, "this store is a backup taken at %s (or the broker stopped while making one), so it "
+    brk_log(BRK_LOG_WARN, "this store is a backup taken at %s, so it "
             "may be behind what the agents last sent: the units of all %d providers are stale, and not offered, "
             "until each provider's agent next contacts the broker and brings it up to date "
             "(haven-admin provider list shows which have not yet)", when, n);
@@ -1824,8 +1774,6 @@ brk_broker_destroy(brk_broker_t **self_p)
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     brk_backup_destroy(&self->backup);   /* before the store it copies */
-    if (self->backup_marked && self->store && s_backup_mark(self, 0) < 0)
-        brk_log(BRK_LOG_ERROR, "cannot clear the backup mark: the next start will ask every agent to resync");
     brk_watches_destroy(&self->watches);
     brk_alerts_destroy(&self->alerts);
     brk_store_destroy(&self->store);

@@ -262,6 +262,8 @@ brk_handle_principal_revoke(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         && (rc = brk_watches_end(ctx, txn, k, &watches)) == 0     /* first: the units the holds */
         && (rc = brk_holds_withdraw(ctx, txn, k, &holds)) == 0    /* give back must not alert them */
         && (rc = brk_replay_forget(ctx->store, txn, k)) >= 0      /* no copies of its replies stay */
+        && (rc = p->role == HAVEN__ROLE__ROLE_AGENT && p->provider     /* nor a resync only it could do */
+                 ? brk_agent_resync_forget(ctx, txn, p->provider, k) : 0) == 0
         && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PRINCIPAL, NULL, NULL, k)) == 0) {
         brk_log(BRK_LOG_INFO, "%s revoked principal %s: %zu pending holds withdrawn, %zu watches ended",
                 r->who.name, name, holds, watches);

@@ -65,6 +65,74 @@ s_key_version(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], uint64_t *ver
     return 0;
 }
 
+/* After a restore, every agent key of a provider must bring the broker up
+ * to date, not just the first to call: each office's agent has its own
+ * record. The keys still to do it: meta "resync" provider NUL key -> "". */
+static int
+s_pending_key(const char *provider, const uint8_t key[32], uint8_t *out, size_t len)
+{
+    size_t plen = strlen(provider);
+    if (6 + plen + 1 + 32 > len)
+        return -ENAMETOOLONG;
+    memcpy(out, "resync", 6);
+    memcpy(out + 6, provider, plen + 1);
+    if (key)
+        memcpy(out + 6 + plen + 1, key, 32);
+    return (int) (6 + plen + 1 + (key ? 32 : 0));
+}
+
+static int
+s_pending(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, const uint8_t key[32], bool *pending_out,
+          size_t *left_out)
+{
+    uint8_t k[6 + HV_ID_MAX + 1 + 32];
+    const void *v;
+    size_t vlen;
+    int klen = s_pending_key(provider, key, k, sizeof k);
+    if (klen < 0)
+        return klen;
+    int rc = brk_store_get(ctx->store, txn, BRK_DB_META, k, (size_t) klen, &v, &vlen);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    *pending_out = rc == 0;
+    return brk_store_count_prefix(ctx->store, txn, BRK_DB_META, k, (size_t) klen - 32, left_out);
+}
+
+int
+brk_agent_resync_forget(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, const uint8_t key[32])
+{
+    uint8_t k[6 + HV_ID_MAX + 1 + 32];
+    int klen = s_pending_key(provider, key, k, sizeof k);
+    if (klen < 0)
+        return klen;
+    int rc = brk_store_del(ctx->store, txn, BRK_DB_META, k, (size_t) klen);
+    return rc == -ENOENT ? 0 : rc;
+}
+
+typedef struct {
+    brk_ctx_t *ctx;
+    MDB_txn *txn;
+} s_mark_agents_t;
+
+static int
+s_mark_agent(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    s_mark_agents_t *m = arg;
+    if (klen != 32)
+        return 0;
+    Haven__Principal *p = haven__principal__unpack(NULL, vlen, val);
+    if (!p)
+        return -EBADMSG;
+    int rc = 0;
+    if (p->role == HAVEN__ROLE__ROLE_AGENT && !(p->has_revoked && p->revoked) && p->provider && *p->provider) {
+        uint8_t k[6 + HV_ID_MAX + 1 + 32];
+        int n = s_pending_key(p->provider, key, k, sizeof k);
+        rc = n < 0 ? n : brk_store_put(m->ctx->store, m->txn, BRK_DB_META, k, (size_t) n, "", 0);
+    }
+    haven__principal__free_unpacked(p, NULL);
+    return rc;
+}
+
 int
 brk_agent_synced(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], uint64_t version)
 {
@@ -105,13 +173,16 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     Haven__Provider *prov = NULL;
     brk_store_list_t old = { 0 };
     GHashTable *names = NULL;
+    char **added_names = NULL;
     char key[2 * HV_ID_MAX + 2];
     int rc;
 
     if (brk_check_scope(r, p->provider))
         return 1;
+    /* Refused for good, not LIMIT: sending the same catalog again cannot
+     * succeed, and an agent keeps what is refused with LIMIT. */
     if ((int64_t) p->n_units > ctx->cfg->max_units_per_catalog)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
                                "the catalog lists %zu units; this broker accepts at most %lld per "
                                "provider (limits.max_units_per_catalog)",
                                p->n_units, (long long) ctx->cfg->max_units_per_catalog);
@@ -143,6 +214,12 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     }
 
     uint32_t added = 0, updated = 0, withdrawn = 0;
+    /* the agent records these as occupied: the status it gave them */
+    added_names = calloc(p->n_units + 1, sizeof *added_names);
+    if (!added_names) {
+        rc = -ENOMEM;
+        goto out;
+    }
     size_t plen = strlen(p->provider) + 1;
     if ((rc = brk_store_list(ctx->store, txn, BRK_DB_UNITS, p->provider, plen,
                              &haven__unit__descriptor, &old)) < 0)
@@ -180,7 +257,7 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         } else {
             /* A unit nobody has confirmed is never offered. */
             rec.status = HAVEN__UNIT_STATUS__UNIT_OCCUPIED;
-            added++;
+            added_names[added++] = spec->name;
         }
         rec.provider = p->provider;
         rec.spec = spec;
@@ -212,11 +289,14 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     body.added = added;
     body.updated = updated;
     body.withdrawn = withdrawn;
+    body.n_added_units = added;
+    body.added_units = added_names;
     Haven__Reply reply = HAVEN__REPLY__INIT;
     reply.body_case = HAVEN__REPLY__BODY_PUBLISH;
     reply.publish = &body;
     rc = brk_reply_ok(r, &reply);
 out:
+    free(added_names);
     brk_store_list_free(&old);
     if (names)
         g_hash_table_destroy(names);
@@ -386,9 +466,15 @@ brk_handle_agent_sync(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if (rc != 0)
         return rc;
     uint64_t have = 0;
-    if ((rc = s_key_version(ctx, txn, r->who.curve, &have)) < 0)
+    bool pending = false;
+    size_t left = 0;
+    if ((rc = s_key_version(ctx, txn, r->who.curve, &have)) < 0
+        || (prov->unsynced && (rc = s_pending(ctx, txn, s->provider, r->who.curve, &pending, &left)) < 0))
         goto out;
-    bool in_sync = !prov->unsynced && have >= s->version;
+    /* Behind this agent if it lacks its writes, or the store was restored
+     * and this key has not brought it up to date since (or no key is left
+     * that could: then any of the provider's agents may). */
+    bool in_sync = have >= s->version && !(prov->unsynced && (pending || left == 0));
     if (!in_sync)
         brk_log(BRK_LOG_INFO, "%s: the broker is behind the agent for %s (has version %llu, the agent %llu%s); "
                 "the agent sends its record again", r->who.name, s->provider, (unsigned long long) have,
@@ -409,24 +495,33 @@ brk_handle_agent_resynced(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     int rc = s_get_provider(ctx, txn, r, s->provider, &prov);
     if (rc != 0)
         return rc;
-    bool was = prov->unsynced;
+    bool was = prov->unsynced, pending = false;
     uint64_t have = 0;
+    size_t left = 0;
     if ((rc = brk_agent_synced(ctx, txn, r->who.curve, s->version)) < 0
-        || (rc = s_key_version(ctx, txn, r->who.curve, &have)) < 0)
+        || (rc = s_key_version(ctx, txn, r->who.curve, &have)) < 0
+        || (rc = brk_agent_resync_forget(ctx, txn, s->provider, r->who.curve)) < 0
+        || (rc = s_pending(ctx, txn, s->provider, r->who.curve, &pending, &left)) < 0)
         goto out;
     s_raise(prov, s->version);
-    prov->has_unsynced = prov->unsynced = 0;
-    prov->has_unsynced_since = 0;
-    prov->unsynced_since = 0;
+    /* The provider is current once every agent key it had at the restore
+     * has brought the broker up to date (each office has its own record). */
+    if (left == 0) {
+        prov->has_unsynced = prov->unsynced = 0;
+        prov->has_unsynced_since = 0;
+        prov->unsynced_since = 0;
+    }
     if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_PROVIDERS, s->provider, strlen(s->provider),
                                 &prov->base)) < 0)
         goto out;
     /* Its units were stale only because of the flag: the index must see
      * them fresh now. Otherwise nothing the index reads has changed. */
-    if (was && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, s->provider, NULL, NULL)) < 0)
+    if (was && left == 0 && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, s->provider, NULL, NULL)) < 0)
         goto out;
     brk_log(BRK_LOG_INFO, "%s resynced %s up to version %llu%s", r->who.name, s->provider,
-            (unsigned long long) s->version, was ? " after a restore: its units are offered again" : "");
+            (unsigned long long) s->version,
+            !was ? "" : left ? "; its units stay stale until its other agents have too"
+                             : " after a restore: its units are offered again");
     snprintf(r->audit.detail, sizeof r->audit.detail, "provider %s version %llu%s", s->provider,
              (unsigned long long) s->version, was ? " restored" : "");
     rc = s_reply_sync(r, prov, have, true);
@@ -439,7 +534,11 @@ int
 brk_providers_mark_unsynced(brk_ctx_t *ctx, MDB_txn *txn)
 {
     brk_store_list_t l = { 0 };
-    int rc = brk_store_list(ctx->store, txn, BRK_DB_PROVIDERS, NULL, 0, &haven__provider__descriptor, &l);
+    s_mark_agents_t m = { ctx, txn };
+    int rc = brk_store_each(ctx->store, txn, BRK_DB_PRINCIPALS, NULL, 0, s_mark_agent, &m);
+    if (rc < 0)
+        return rc;
+    rc = brk_store_list(ctx->store, txn, BRK_DB_PROVIDERS, NULL, 0, &haven__provider__descriptor, &l);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < l.n; i++) {

@@ -159,6 +159,10 @@ int brk_providers_mark_unsynced(brk_ctx_t *ctx, MDB_txn *txn);
  * of a provider's agents is brought up to date. Returns 0 or -errno. */
 int brk_agent_synced(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], uint64_t version);
 
+/* An agent key no longer has to bring its provider up to date after a
+ * restore (it did, or it was revoked). Returns 0 or -errno. */
+int brk_agent_resync_forget(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, const uint8_t key[32]);
+
 /* Agent requests name a provider; it must be the key's own. Returns 0, or
  * 1 with a FORBIDDEN reply packed. */
 int brk_check_scope(brk_request_t *r, const char *provider);

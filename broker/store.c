@@ -488,6 +488,44 @@ brk_store_copy_fd(brk_store_t *self, int fd)
 }
 
 int
+brk_store_mark_copy(const char *path, const char *key, const void *val, size_t len)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -errno;
+    /* room for the record beside the compacted pages */
+    size_t map = ((size_t) st.st_size + (4u << 20)) & ~(size_t) 0xfffff;
+    int rc = brk_lmdb_error(mdb_env_create(&env));
+    if (rc == 0)
+        rc = brk_lmdb_error(mdb_env_set_maxdbs(env, 16));
+    if (rc == 0)
+        rc = brk_lmdb_error(mdb_env_set_mapsize(env, map));
+    /* No lock file: nobody else opens a copy that is still being made. */
+    if (rc == 0)
+        rc = brk_lmdb_error(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0600));
+    if (rc == 0)
+        rc = brk_lmdb_error(mdb_txn_begin(env, NULL, 0, &txn));
+    if (rc == 0)
+        rc = brk_lmdb_error(mdb_dbi_open(txn, s_db_names[BRK_DB_META], MDB_CREATE, &dbi));
+    if (rc == 0) {
+        MDB_val k = { strlen(key), (void *) key }, v = { len, (void *) val };
+        rc = brk_lmdb_error(mdb_put(txn, dbi, &k, &v, 0));
+    }
+    if (rc == 0) {
+        rc = brk_lmdb_error(mdb_txn_commit(txn));
+        txn = NULL;
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    return rc;
+}
+
+int
 brk_store_del_prefix(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix, size_t plen)
 {
     MDB_cursor *cur;

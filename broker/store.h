@@ -119,6 +119,11 @@ int brk_unit_key(const char *provider, const char *unit, char *buf, size_t len);
 int brk_store_copy_fd(brk_store_t *self, int fd);
 
 
+/* Put one meta record into a finished copy of a store (a data.mdb file at
+ * path that no one else has open): how a backup's copy is marked as one,
+ * without the live store ever carrying the mark. Returns 0 or -errno. */
+int brk_store_mark_copy(const char *path, const char *key, const void *val, size_t len);
+
 /* Decode every record under prefix into a malloc'd array of messages.
  * Free with brk_store_list_free. Returns 0 or -errno. */
 typedef struct {
