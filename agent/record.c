@@ -207,11 +207,12 @@ s_unknown_units(const agt_record_t *rec, char *buf, size_t len)
 
 /* The sentence staff read after a resync. */
 static void
-s_say_resynced(agt_session_t *s, bool restored, bool catalog, size_t units, size_t refused)
+s_say_resynced(agt_session_t *s, bool restored, bool fresh, bool catalog, size_t units, size_t refused)
 {
     char what[160];
     const char *why = restored ? "was restored from a backup and was behind this agent"
-                               : "was behind this agent (restored from a backup, or this key is new to it)";
+                      : fresh ? "had nothing yet from this agent key (a new key?)"
+                              : "was behind this agent (restored from a backup?)";
     if (catalog && units)
         snprintf(what, sizeof what, "sent the catalog and %zu %s status again", units, units == 1 ? "unit's" : "units'");
     else if (catalog)
@@ -268,10 +269,13 @@ agt_record_resync(agt_session_t *s, bool *stop)
         goto out;
     }
     bool restored = rep->sync->restored;
+    bool fresh = !restored && rep->sync->version == 0;     /* the broker has nothing from this key */
     if (rep->sync->in_sync)
         goto out;
-    if (!rec.catalog) {
-        /* Nothing to vouch for: do not tell the broker it is up to date. */
+    if (!rec.catalog && rec.n_units == 0) {
+        /* Nothing to vouch for: do not tell the broker it is up to date.
+         * (A record with statuses but no catalog is a second office's,
+         * whose catalog another agent publishes: it vouches for those.) */
         hv_cli_error(AGT_PROG, "the broker %s, and this agent has no record of its catalog (a new state_dir?): "
                      "run haven-agent publish, then haven-agent set for each unit, so that the broker shows them "
                      "as they are", restored ? "was restored from a backup" : !rep->sync->version
@@ -337,7 +341,7 @@ agt_record_resync(agt_session_t *s, bool *stop)
                          hv_cli_last_error(s->cli));
         goto out;
     }
-    s_say_resynced(s, restored, catalog, units, refused);
+    s_say_resynced(s, restored, fresh, catalog, units, refused);
 out:
     if (rep)
         haven__reply__free_unpacked(rep, NULL);
