@@ -11,8 +11,6 @@
 #include "match.h"
 #include "request.h"
 
-#define EMERGENCY (1u << HAVEN__KIND__KIND_EMERGENCY)
-
 const char *
 brk_ctx_region(const brk_ctx_t *ctx, int district)
 {
