@@ -35,6 +35,11 @@
 #include "log.h"
 #include "match.h"
 #include "offer.h"
+#include "handle_admin.h"
+#include "handle_agent.h"
+#include "handle_hold.h"
+#include "handle_search.h"
+#include "handle_watch.h"
 #include "request.h"
 #include "zap.h"
 
@@ -258,66 +263,6 @@ static int64_t
 s_now(void)
 {
     return (int64_t) time(NULL);
-}
-
-/* ---------------------------------------------------------------- replies */
-
-int
-brk_reply_ok(brk_request_t *r, Haven__Reply *reply)
-{
-    reply->id = r->req ? r->req->id : 0;
-    reply->status = HAVEN__STATUS__STATUS_OK;
-    free(r->reply);
-    r->reply = NULL;
-    r->status = HAVEN__STATUS__STATUS_OK;
-    return hv_pack(&reply->base, &r->reply, &r->reply_len);
-}
-
-
-int
-brk_reply_error(brk_request_t *r, int status, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    Haven__Reply reply = HAVEN__REPLY__INIT;
-    reply.id = r->req ? r->req->id : r->id;
-    reply.status = status;
-    reply.error = text;
-    free(r->reply);
-    r->reply = NULL;
-    r->status = status;
-    /* Out of memory for a few hundred bytes: no reply (s_send_reply
-     * tries a bare INTERNAL one, and logs if even that fails). */
-    if (hv_pack(&reply.base, &r->reply, &r->reply_len) < 0)
-        r->reply = NULL;
-    return 1;
-}
-
-int
-brk_ctx_dirty(brk_ctx_t *ctx, brk_dirty_kind_t kind, const char *provider, const char *unit,
-              const uint8_t *key)
-{
-    if (ctx->n_dirty == ctx->cap_dirty) {
-        size_t cap = ctx->cap_dirty ? ctx->cap_dirty * 2 : 64;
-        void *p = realloc(ctx->dirty, cap * sizeof *ctx->dirty);
-        if (!p)
-            return -ENOMEM;
-        ctx->dirty = p;
-        ctx->cap_dirty = cap;
-    }
-    brk_dirty_t *d = &ctx->dirty[ctx->n_dirty++];
-    memset(d, 0, sizeof *d);
-    d->kind = kind;
-    if (provider)
-        snprintf(d->provider, sizeof d->provider, "%s", provider);
-    if (unit)
-        snprintf(d->unit, sizeof d->unit, "%s", unit);
-    if (key)
-        memcpy(d->key, key, 32);
-    return 0;
 }
 
 /* ---------------------------------------------------------------- caches */
@@ -712,16 +657,6 @@ s_send_reply(brk_broker_t *self, brk_request_t *r)
     if (rc < 0)
         brk_log(BRK_LOG_DEBUG, "reply to %s dropped: %s", r->who.name[0] ? r->who.name : "an unknown key",
                 rc == -ENOBUFS ? "too many replies wait for it (limits.queued_reply_mb)" : zmq_strerror(-rc));
-}
-
-static void
-s_request_clear(brk_request_t *r)
-{
-    zmq_msg_close(&r->routing);
-    if (r->req)
-        haven__request__free_unpacked(r->req, NULL);
-    free(r->reply);
-    memset(r, 0, sizeof *r);
 }
 
 /* The most bytes a request of this operation can take when it is valid:
@@ -1183,7 +1118,7 @@ s_serve_batch(brk_broker_t *self)
     for (size_t i = 0; i < n; i++) {
         if (write[i])
             s_send_reply(self, &self->batch[i]);
-        s_request_clear(&self->batch[i]);
+        brk_request_clear(&self->batch[i]);
     }
     /* An ack waits only for its commit: the alerts' own commit, pushes and
      * hook runs follow the acks (design.md section 7). */

@@ -12,7 +12,9 @@
 #include "log.h"
 #include "report.h"
 #include "replay.h"
-#include "request.h"
+#include "handle_admin.h"
+#include "handle_hold.h"
+#include "handle_watch.h"
 
 int
 brk_handle_ping(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)

@@ -16,7 +16,9 @@
 #include "log.h"
 #include "match.h"
 #include "offer.h"
-#include "request.h"
+#include "handle_agent.h"
+#include "handle_hold.h"
+#include "scope.h"
 
 #define HOLD_ID_LEN 16
 #define DEADLINE_KEY_LEN (8 + 1 + HOLD_ID_LEN)
@@ -261,8 +263,8 @@ s_scan_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen
                         : strcmp(h->provider, s->provider) == 0;
     if (!mine && s->region && *s->region && h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
         int u = brk_index_find_unit(s->ctx->index, h->provider, h->unit);
-        mine = u >= 0 && strcmp(brk_ctx_region(s->ctx, brk_index_unit(s->ctx->index, (uint32_t) u)->district),
-                                s->region) == 0;
+        int district = u >= 0 ? brk_index_unit(s->ctx->index, (uint32_t) u)->district : -1;
+        mine = u >= 0 && strcmp(brk_districts_region_of(s->ctx->districts, district), s->region) == 0;
     }
     if (mine && (!s->pending_only || h->state == HAVEN__HOLD_STATE__HOLD_PENDING)) {
         s->count++;

@@ -11,7 +11,7 @@
 #include "match.h"
 #include "offer.h"
 #include "report.h"
-#include "request.h"
+#include "handle_search.h"
 
 /* Soft preference names, e.g. "language:pl", "specialist:lgbt",
  * "district:E07000008". */
@@ -188,7 +188,8 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
      * the region searched (one of a dozen), never districts or free text. */
     r->audit.search = true;
     r->audit.dims = brk_need_dims(s->need);
-    snprintf(r->audit.region, sizeof r->audit.region, "%s", brk_ctx_region(ctx, brk_need_reference(need)));
+    snprintf(r->audit.region, sizeof r->audit.region, "%s",
+             brk_districts_region_of(ctx->districts, brk_need_reference(need)));
     r->audit.matching = res.matching;
     r->audit.limit = limit;
     uint32_t most = 0;

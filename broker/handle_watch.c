@@ -9,14 +9,8 @@
 #include "../proto/names.h"
 #include "log.h"
 #include "match.h"
-#include "request.h"
-
-const char *
-brk_ctx_region(const brk_ctx_t *ctx, int district)
-{
-    return district >= 0 && (size_t) district < brk_districts_count(ctx->districts)
-        ? brk_districts_region(ctx->districts, district) : "";
-}
+#include "handle_hold.h"
+#include "handle_watch.h"
 
 typedef struct {
     const brk_principal_t *who;
@@ -81,7 +75,7 @@ brk_handle_watch_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     w.principal = r->who.name;
     w.has_principal_key = 1;
     w.principal_key = (ProtobufCBinaryData) { 32, r->who.curve };
-    w.region = (char *) brk_ctx_region(ctx, ref);
+    w.region = (char *) brk_districts_region_of(ctx->districts, ref);
     if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_WATCHES, id, 16, &w.base)) < 0
         || (rc = brk_deadline(ctx, txn, w.expires_at, BRK_DEADLINE_WATCH, id, true)) < 0
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, id, NULL)) < 0)
