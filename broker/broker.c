@@ -41,6 +41,7 @@
 #include "handle_search.h"
 #include "handle_watch.h"
 #include "request.h"
+#include "scope.h"
 #include "zap.h"
 
 struct brk_broker {
@@ -332,13 +333,6 @@ s_principal_record(void *arg, const void *key, size_t klen, const void *val, siz
     return rc;
 }
 
-/* Units of these kinds are never shown to this role. */
-static uint32_t
-s_hidden_kinds(int role)
-{
-    return role == HAVEN__ROLE__ROLE_ONCALL ? 0 : 1u << HAVEN__KIND__KIND_EMERGENCY;
-}
-
 static int
 s_watch_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
@@ -350,7 +344,7 @@ s_watch_record(void *arg, const void *key, size_t klen, const void *val, size_t 
         return -EBADMSG;
     const brk_principal_t *p = w->principal_key.len == 32
         ? brk_principals_find(self->principals, w->principal_key.data) : NULL;
-    int rc = brk_watches_put(self->watches, w, self->districts, s_hidden_kinds(p ? p->role : 0));
+    int rc = brk_watches_put(self->watches, w, self->districts, brk_hidden_kinds(p ? p->role : 0));
     if (rc < 0)
         brk_log(BRK_LOG_WARN, "watch %s cannot be compiled (%s); it is ignored", w->id, strerror(-rc));
     haven__watch__free_unpacked(w, NULL);

@@ -350,14 +350,11 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
                              o.unit, o.provider, hv_unit_status_name(u->status));
         goto out;
     }
-    /* Emergency units are for on-call officers: an offer that names one
-     * (however it was made) does not let anyone else hold it. */
+    /* An offer that names a unit of a kind hidden from the sender
+     * (however it was made) does not let them hold it. */
     int pidx = brk_index_find_provider(ctx->index, o.provider);
-    if (pidx >= 0 && brk_index_provider(ctx->index, (uint32_t) pidx)->kind == HAVEN__KIND__KIND_EMERGENCY
-        && r->who.role != HAVEN__ROLE__ROLE_ONCALL) {
-        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN, "emergency units are for on-call officers");
+    if (pidx >= 0 && (rc = brk_check_kind(r, (int) brk_index_provider(ctx->index, (uint32_t) pidx)->kind)) != 0)
         goto out;
-    }
     if (o.need_len)
         need = haven__need__unpack(NULL, o.need_len, o.need);
     if ((rc = s_still_matches(ctx, r, &o, need)) != 0)

@@ -12,6 +12,7 @@
 #include "offer.h"
 #include "report.h"
 #include "handle_search.h"
+#include "scope.h"
 
 /* Soft preference names, e.g. "language:pl", "specialist:lgbt",
  * "district:E07000008". */
@@ -84,18 +85,14 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if (limit > ctx->cfg->max_results)
         limit = (uint32_t) ctx->cfg->max_results;
 
-    bool oncall = r->who.role == HAVEN__ROLE__ROLE_ONCALL;
-    for (size_t i = 0; i < s->need->n_kinds; i++)
-        if (!oncall && s->need->kinds[i] == HAVEN__KIND__KIND_EMERGENCY)
-            return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
-                                   "emergency units are for on-call officers");
+    if (brk_check_need_kinds(r, s->need))
+        return 1;
     int rc = brk_need_compile(s->need, ctx->districts, ctx->now, &need, err, sizeof err);
     if (rc == -ENOENT)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
     if (rc < 0)
         return rc;
-    /* Emergency units are the on-call service's: IDVAs never see them. */
-    brk_need_hide_kinds(need, oncall ? 0 : 1u << HAVEN__KIND__KIND_EMERGENCY);
+    brk_need_hide_kinds(need, brk_hidden_kinds(r->who.role));
     if ((rc = brk_match_search(need, ctx->index, limit, &res)) < 0)
         goto out;
 

@@ -11,6 +11,7 @@
 #include "match.h"
 #include "handle_hold.h"
 #include "handle_watch.h"
+#include "scope.h"
 
 typedef struct {
     const brk_principal_t *who;
@@ -45,11 +46,8 @@ brk_handle_watch_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     brk_need_t *need = NULL;
     char err[256], id[17];
     uint8_t raw[8];
-    bool oncall = r->who.role == HAVEN__ROLE__ROLE_ONCALL;
-    for (size_t i = 0; i < c->need->n_kinds; i++)
-        if (!oncall && c->need->kinds[i] == HAVEN__KIND__KIND_EMERGENCY)
-            return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
-                                   "emergency units are for on-call officers");
+    if (brk_check_need_kinds(r, c->need))
+        return 1;
     int rc = brk_need_compile(c->need, ctx->districts, ctx->now, &need, err, sizeof err);
     if (rc == -ENOENT)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
