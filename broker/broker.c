@@ -35,6 +35,7 @@
 #include "log.h"
 #include "match.h"
 #include "offer.h"
+#include "deadline.h"
 #include "handle_admin.h"
 #include "handle_agent.h"
 #include "handle_hold.h"
@@ -1130,7 +1131,7 @@ s_expire(brk_broker_t *self)
         self->ctx.n_dirty = 0;
         self->ctx.now = s_now();
         int rc = brk_store_begin(self->store, NULL, true, &txn);
-        int n = rc < 0 ? rc : brk_holds_expire(&self->ctx, txn, &more);
+        int n = rc < 0 ? rc : brk_deadlines_run(&self->ctx, txn, &more);
         if (n > 0) {
             rc = brk_store_commit(txn);
             txn = NULL;

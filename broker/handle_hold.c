@@ -5,7 +5,7 @@
  * is sealed by the IDVA's client to the provider's agents, the address by
  * the agent to the IDVA. Notes go when the hold closes; the sealed address
  * after address_retention. Every deadline is a key in the store, so a
- * restart loses none. */
+ * restart loses none (deadline.h). */
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include "../common/keys.h"
 #include "../proto/names.h"
+#include "deadline.h"
 #include "log.h"
 #include "match.h"
 #include "offer.h"
@@ -20,31 +21,7 @@
 #include "handle_hold.h"
 #include "scope.h"
 
-#define HOLD_ID_LEN 16
-#define DEADLINE_KEY_LEN (8 + 1 + HOLD_ID_LEN)
-#define EXPIRE BRK_DEADLINE_HOLD
-#define PURGE BRK_DEADLINE_PURGE
-
-static void
-s_deadline_key(int64_t when, char kind, const char *id, uint8_t key[DEADLINE_KEY_LEN])
-{
-    uint64_t t = (uint64_t) (when < 0 ? 0 : when);
-    for (int i = 0; i < 8; i++)             /* big-endian: LMDB orders keys bytewise */
-        key[i] = (uint8_t) (t >> (56 - 8 * i));
-    key[8] = (uint8_t) kind;
-    memcpy(key + 9, id, HOLD_ID_LEN);
-}
-
-int
-brk_deadline(brk_ctx_t *ctx, MDB_txn *txn, int64_t when, char kind, const char *id, bool add)
-{
-    uint8_t key[DEADLINE_KEY_LEN];
-    s_deadline_key(when, kind, id, key);
-    if (add)
-        return brk_store_put(ctx->store, txn, BRK_DB_DEADLINES, key, sizeof key, "", 0);
-    int rc = brk_store_del(ctx->store, txn, BRK_DB_DEADLINES, key, sizeof key);
-    return rc == -ENOENT ? 0 : rc;
-}
+#define HOLD_ID_LEN BRK_DEADLINE_ID_LEN
 
 static int
 s_get_hold(brk_ctx_t *ctx, MDB_txn *txn, const char *id, Haven__Hold **out)
@@ -106,7 +83,7 @@ s_drop_notes(Haven__Hold *h)
 static int
 s_close(brk_ctx_t *ctx, MDB_txn *txn, Haven__Hold *h, int state)
 {
-    int rc = brk_deadline(ctx, txn, h->expires_at, EXPIRE, h->id, false);
+    int rc = brk_deadline_remove(ctx->store, txn, h->expires_at, BRK_DEADLINE_HOLD, h->id);
     if (rc < 0)
         return rc;
     h->state = state;
@@ -115,7 +92,7 @@ s_close(brk_ctx_t *ctx, MDB_txn *txn, Haven__Hold *h, int state)
     s_drop_notes(h);
     if ((rc = s_put_hold(ctx, txn, h)) < 0)
         return rc;
-    return brk_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, h->id, true);
+    return brk_deadline_add(ctx->store, txn, ctx->now + ctx->cfg->address_retention_s, BRK_DEADLINE_PURGE, h->id);
 }
 
 static int
@@ -404,7 +381,7 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     h.expires_at = ctx->now + ctx->cfg->hold_ttl_s;
     u->status = HAVEN__UNIT_STATUS__UNIT_HELD;
     if ((rc = s_put_hold(ctx, txn, &h)) < 0
-        || (rc = brk_deadline(ctx, txn, h.expires_at, EXPIRE, id, true)) < 0
+        || (rc = brk_deadline_add(ctx->store, txn, h.expires_at, BRK_DEADLINE_HOLD, id)) < 0
         || (rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base)) < 0
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, o.provider, o.unit, NULL)) < 0
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_REFERRAL, o.provider, id, NULL)) < 0)
@@ -682,86 +659,31 @@ brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     return rc;
 }
 
-typedef struct {
-    brk_ctx_t *ctx;
-    MDB_txn *txn;
-    int handled;
-    int rc;
-    uint8_t keys[64][DEADLINE_KEY_LEN];
-    size_t n;
-} s_due_t;
-
-static int
-s_due(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+int
+brk_hold_expire(brk_ctx_t *ctx, MDB_txn *txn, const char *id)
 {
-    (void) val;
-    (void) vlen;
-    s_due_t *d = arg;
-    if (klen != DEADLINE_KEY_LEN)
-        return 0;
-    uint64_t t = 0;
-    for (int i = 0; i < 8; i++)
-        t = t << 8 | ((const uint8_t *) key)[i];
-    if ((int64_t) t > d->ctx->now || d->n == 64)
-        return 1;                /* keys are in time order: nothing later is due */
-    memcpy(d->keys[d->n++], key, DEADLINE_KEY_LEN);
-    return 0;
+    Haven__Hold *h = NULL;
+    int rc = s_get_hold(ctx, txn, id, &h);
+    if (rc == -ENOENT)
+        return 0;                /* its hold is gone: nothing to lapse */
+    if (rc < 0)
+        return rc;
+    if (h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
+        if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_EXPIRED)) == 0)
+            rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
+                            HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0);
+        brk_log(BRK_LOG_INFO, "hold %s on %s/%s expired unanswered", id, h->provider, h->unit);
+    }
+    haven__hold__free_unpacked(h, NULL);
+    return rc;
 }
 
 int
-brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more)
+brk_hold_purge(brk_ctx_t *ctx, MDB_txn *txn, const char *id)
 {
-    s_due_t *d = calloc(1, sizeof *d);
-    if (!d)
-        return -ENOMEM;
-    d->ctx = ctx;
-    int rc = brk_store_each(ctx->store, txn, BRK_DB_DEADLINES, NULL, 0, s_due, d);
-    *more = d->n == 64;
-    for (size_t i = 0; rc == 0 && i < d->n; i++) {
-        char id[HOLD_ID_LEN + 1];
-        memcpy(id, d->keys[i] + 9, HOLD_ID_LEN);
-        id[HOLD_ID_LEN] = '\0';
-        char kind = (char) d->keys[i][8];
-        if ((rc = brk_store_del(ctx->store, txn, BRK_DB_DEADLINES, d->keys[i], DEADLINE_KEY_LEN)) < 0)
-            break;
-        if (kind == BRK_DEADLINE_WATCH) {
-            rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, id, HOLD_ID_LEN);
-            if (rc == 0 || rc == -ENOENT)
-                rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, id, NULL);
-            d->handled++;
-            continue;
-        }
-        Haven__Hold *h = NULL;
-        rc = s_get_hold(ctx, txn, id, &h);
-        if (rc == -ENOENT) {
-            /* its hold is gone: the deadline is done with, and counts, or a
-             * head of such keys would keep the queue from ever committing */
-            rc = 0;
-            d->handled++;
-            continue;
-        }
-        if (rc < 0)
-            break;
-        if (kind == EXPIRE && h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
-            h->state = HAVEN__HOLD_STATE__HOLD_EXPIRED;
-            h->has_closed_at = 1;
-            h->closed_at = ctx->now;
-            s_drop_notes(h);
-            if ((rc = s_put_hold(ctx, txn, h)) == 0
-                && (rc = brk_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, id, true)) == 0)
-                rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
-                                HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0);
-            brk_log(BRK_LOG_INFO, "hold %s on %s/%s expired unanswered", id, h->provider, h->unit);
-        } else if (kind == PURGE) {
-            /* the sealed address (or anything else) is kept no longer */
-            rc = brk_store_del(ctx->store, txn, BRK_DB_HOLDS, id, HOLD_ID_LEN);
-        }
-        haven__hold__free_unpacked(h, NULL);
-        d->handled++;
-    }
-    int handled = d->handled;
-    free(d);
-    return rc < 0 ? rc : handled;
+    /* the sealed address (or anything else) is kept no longer */
+    int rc = brk_store_del(ctx->store, txn, BRK_DB_HOLDS, id, strlen(id));
+    return rc == -ENOENT ? 0 : rc;
 }
 
 int

@@ -25,15 +25,13 @@ int brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
  * Sets *count_out to the holds withdrawn. Returns 0 or -errno. */
 int brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out);
 
-/* Timers: a key in the store's deadline queue (handled by brk_holds_expire). */
-#define BRK_DEADLINE_HOLD 'e'    /* a pending hold lapses */
-#define BRK_DEADLINE_PURGE 'p'   /* a closed hold is deleted */
-#define BRK_DEADLINE_WATCH 'w'   /* a watch ends */
-int brk_deadline(brk_ctx_t *ctx, MDB_txn *txn, int64_t when, char kind, const char *id, bool add);
-
-/* Lapse pending holds and purge closed ones whose deadline is at or before
- * ctx->now, inside txn. Sets *more if it stopped at its batch size.
- * Returns how many it handled, or -errno. */
-int brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more);
+/* Deadlines (deadline.h). A pending hold whose time is up lapses: it is
+ * closed as expired, its notes go and its unit is offered again; a hold
+ * already closed stays as it is. Returns 0 (a hold that is gone has
+ * nothing to lapse) or -errno. */
+int brk_hold_expire(brk_ctx_t *ctx, MDB_txn *txn, const char *id);
+/* A closed hold's record is deleted, sealed address and all, after
+ * address_retention. Returns 0 (gone already too) or -errno. */
+int brk_hold_purge(brk_ctx_t *ctx, MDB_txn *txn, const char *id);
 
 #endif

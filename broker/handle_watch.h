@@ -16,4 +16,8 @@ int brk_handle_inbox(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r);
  * inbox. Sets *count_out to the watches ended. Returns 0 or -errno. */
 int brk_watches_end(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out);
 
+/* A watch's deadline came (deadline.h): it ends. Returns 0 (one already
+ * gone too) or -errno. */
+int brk_watch_expire(brk_ctx_t *ctx, MDB_txn *txn, const char *id);
+
 #endif
