@@ -19,6 +19,7 @@
 #include "offer.h"
 #include "handle_agent.h"
 #include "handle_hold.h"
+#include "hold.h"
 #include "scope.h"
 
 #define HOLD_ID_LEN BRK_DEADLINE_ID_LEN
@@ -79,14 +80,14 @@ s_drop_notes(Haven__Hold *h)
     h->n_notes = 0;
 }
 
-/* Close a pending hold: state, time, notes gone, deadlines moved. */
+/* Close a hold the table has just taken out of pending (brk_hold_apply):
+ * time, notes gone, deadlines moved. */
 static int
-s_close(brk_ctx_t *ctx, MDB_txn *txn, Haven__Hold *h, int state)
+s_close(brk_ctx_t *ctx, MDB_txn *txn, Haven__Hold *h)
 {
     int rc = brk_deadline_remove(ctx->store, txn, h->expires_at, BRK_DEADLINE_HOLD, h->id);
     if (rc < 0)
         return rc;
-    h->state = state;
     h->has_closed_at = 1;
     h->closed_at = ctx->now;
     s_drop_notes(h);
@@ -420,29 +421,24 @@ s_load_own(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const char *id, bool 
     return 0;
 }
 
+/* The transition table refused the request's event (hold.h). */
 static int
-s_not_pending(brk_request_t *r, const Haven__Hold *h)
+s_refuse(brk_request_t *r, const brk_hold_refusal_t *why)
 {
-    if (h->state == HAVEN__HOLD_STATE__HOLD_EXPIRED)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_EXPIRED, "hold %s has expired", h->id);
-    if (h->state == HAVEN__HOLD_STATE__HOLD_WITHDRAWN)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                               "hold %s was withdrawn: the key of %s was revoked, so nothing may be sent "
-                               "to it; the unit is offered again", h->id, h->idva ? h->idva : "the IDVA");
-    return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold %s is already %s", h->id,
-                           hv_hold_state_name(h->state));
+    return brk_reply_error(r, why->status, "%s", why->text);
 }
 
 int
 brk_handle_hold_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     Haven__Hold *h = NULL;
+    brk_hold_refusal_t why;
     int rc = s_load_own(ctx, txn, r, r->req->hold_cancel->hold, false, &h);
     if (rc)
         return rc;
-    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
-        rc = s_not_pending(r, h);
-    } else if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_CANCELLED)) == 0
+    if (brk_hold_apply(h, BRK_HOLD_CANCEL, &why) < 0) {
+        rc = s_refuse(r, &why);
+    } else if ((rc = s_close(ctx, txn, h)) == 0
                && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
                                    HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0) {
         brk_log(BRK_LOG_INFO, "%s cancelled hold %s", r->who.name, h->id);
@@ -458,6 +454,7 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     const Haven__Accept *a = r->req->accept;
     Haven__Hold *h = NULL;
+    brk_hold_refusal_t why;
     if (brk_check_scope(r, a->provider))
         return 1;
     int rc = s_load_own(ctx, txn, r, a->hold, true, &h);
@@ -465,8 +462,8 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         return rc;
     const brk_principal_t *holder = h->idva_key.len == 32 ? brk_principals_find(ctx->principals, h->idva_key.data)
                                                           : NULL;
-    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
-        rc = s_not_pending(r, h);
+    if (brk_hold_apply(h, BRK_HOLD_ACCEPT, &why) < 0) {
+        rc = s_refuse(r, &why);
     } else if (!holder || holder->revoked) {
         rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
                              "hold %s was withdrawn: the key of %s was revoked, so nothing may be sent to it",
@@ -480,7 +477,7 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         Haven__Principal *me = s_principal_record(ctx, txn, r->who.curve);
         h->answered_by = me ? me->certificate : NULL;
         h->address = a->address;
-        rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_ACCEPTED);
+        rc = s_close(ctx, txn, h);
         h->address = NULL;       /* owned by the request */
         h->answered_by = NULL;   /* owned by me */
         if (me)
@@ -504,13 +501,14 @@ brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     const Haven__Decline *d = r->req->decline;
     Haven__Hold *h = NULL;
+    brk_hold_refusal_t why;
     if (brk_check_scope(r, d->provider))
         return 1;
     int rc = s_load_own(ctx, txn, r, d->hold, true, &h);
     if (rc)
         return rc;
-    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
-        rc = s_not_pending(r, h);
+    if (brk_hold_apply(h, BRK_HOLD_DECLINE, &why) < 0) {
+        rc = s_refuse(r, &why);
     } else if (d->message && (h->idva_seal_key.len != 32
                               || memcmp(d->message->recipient.data, h->idva_seal_key.data, 32) != 0)) {
         rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
@@ -521,7 +519,7 @@ brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         h->has_reason = 1;
         h->reason = d->reason;
         h->message = d->message;
-        rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_DECLINED);
+        rc = s_close(ctx, txn, h);
         h->message = NULL;       /* owned by the request */
         h->answered_by = NULL;   /* owned by me */
         if (me)
@@ -549,19 +547,20 @@ int
 brk_handle_hold_address(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     Haven__Hold *h = NULL;
+    brk_hold_refusal_t why;
     int rc = s_load_own(ctx, txn, r, r->req->hold_address->hold, false, &h);
     if (rc)
         return rc;
-    if (h->state == HAVEN__HOLD_STATE__HOLD_ACCEPTED && h->address) {
+    if (brk_hold_apply(h, BRK_HOLD_DISCLOSE, &why) < 0) {
+        rc = s_refuse(r, &why);
+    } else if (!h->address) {    /* deleted when its holder's key was revoked */
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold %s is already %s", h->id,
+                             hv_hold_state_name(h->state));
+    } else {
         brk_log(BRK_LOG_INFO, "%s fetched the sealed address of hold %s", r->who.name, h->id);
         snprintf(r->audit.detail, sizeof r->audit.detail, "disclosure of hold %s on %s/%s", h->id,
                  h->provider, h->unit);
         rc = s_reply_hold(ctx, r, h);
-    } else if (h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
-        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                             "hold %s is still pending: the provider has not accepted yet", h->id);
-    } else {
-        rc = s_not_pending(r, h);
     }
     haven__hold__free_unpacked(h, NULL);
     return rc;
@@ -668,8 +667,8 @@ brk_hold_expire(brk_ctx_t *ctx, MDB_txn *txn, const char *id)
         return 0;                /* its hold is gone: nothing to lapse */
     if (rc < 0)
         return rc;
-    if (h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
-        if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_EXPIRED)) == 0)
+    if (brk_hold_apply(h, BRK_HOLD_LAPSE, NULL) == 0) {
+        if ((rc = s_close(ctx, txn, h)) == 0)
             rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
                             HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0);
         brk_log(BRK_LOG_INFO, "hold %s on %s/%s expired unanswered", id, h->provider, h->unit);
@@ -695,7 +694,7 @@ brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *
     size_t withdrawn = 0;
     for (size_t i = 0; rc == 0 && i < s.list.n; i++) {
         Haven__Hold *h = (Haven__Hold *) s.list.items[i];
-        if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
+        if (brk_hold_apply(h, BRK_HOLD_WITHDRAW, NULL) < 0) {
             /* An address or message waiting for the revoked key goes now,
              * not after address_retention: whoever took the key must not
              * open it from a backup. */
@@ -709,7 +708,7 @@ brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *
             rc = s_put_hold(ctx, txn, h);
             continue;
         }
-        if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_WITHDRAWN)) == 0
+        if ((rc = s_close(ctx, txn, h)) == 0
             && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
                                 HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0
             && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WITHDRAWN, h->provider, h->id, NULL)) == 0) {
