@@ -29,6 +29,7 @@
 #include "backup.h"
 #include "guard.h"
 #include "outq.h"
+#include "push.h"
 #include "replay.h"
 #include "watch.h"
 #include "broker.h"
@@ -38,6 +39,7 @@
 #include "deadline.h"
 #include "handle_admin.h"
 #include "handle_agent.h"
+#include "handle_backup.h"
 #include "handle_hold.h"
 #include "handle_search.h"
 #include "handle_watch.h"
@@ -61,7 +63,7 @@ struct brk_broker {
     char endpoint[256];
     brk_request_t *batch;        /* batch_max entries */
     brk_ctx_t ctx;
-    GHashTable *subs;            /* curve Z85 -> GBytes routing id, for pushes */
+    brk_push_t *push;            /* who is subscribed where, for pushes */
     brk_guard_t *guard;          /* what each principal may cost */
     brk_outq_t *outq;            /* replies waiting for slow readers */
     void *monitor;               /* the server socket's connection events */
@@ -71,15 +73,7 @@ struct brk_broker {
     brk_watches_t *watches;
     bool unsynced;               /* audit records committed without fsync */
     int64_t next_expiry;
-    bool backup_marked;          /* S_BACKUP_MARK is in the live store (see s_backup_mark) */
 };
-
-/* A backup's copy carries this meta record, written just before the copy
- * starts and removed from the live store when it ends: a store that has
- * it at start is a restored backup (or a broker stopped mid-copy), and may
- * be behind every agent (design.md section 7). */
-#define S_BACKUP_MARK "backup-taken"
-
 
 static int64_t
 s_now_ms(void)
@@ -96,169 +90,6 @@ s_drop_fd(void *arg, int fd)
 {
     (void) arg;
     shutdown(fd, SHUT_RDWR);
-}
-
-/* The broker the subscribe handler records into (there is one per process). */
-static brk_broker_t *s_self;
-
-/* Remember where to push this principal's notifications: the connection
- * it subscribed on. A new subscription replaces the old one. */
-static int
-s_handle_subscribe(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
-{
-    (void) ctx;
-    (void) txn;
-    GBytes *id = g_bytes_new(zmq_msg_data(&r->routing), zmq_msg_size(&r->routing));
-    g_hash_table_replace(s_self->subs, g_strdup(r->who.curve_z85), id);
-    Haven__Reply reply = HAVEN__REPLY__INIT;
-    return brk_reply_ok(r, &reply);
-}
-
-#define BACKUP_CHUNK (512 * 1024)
-
-/* Put (or, with at 0, delete) the backup mark in its own synced commit. */
-static int
-s_backup_mark(brk_broker_t *self, int64_t at)
-{
-    MDB_txn *txn = NULL;
-    uint8_t be[8];
-    bool put = at != 0;
-    for (int i = 7; i >= 0; i--, at >>= 8)
-        be[i] = (uint8_t) at;
-    int rc = brk_store_begin(self->store, NULL, true, &txn);
-    if (rc < 0)
-        return rc;
-    rc = put ? brk_store_put(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK), be, 8)
-             : brk_store_del(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK));
-    if (rc == -ENOENT && !put)
-        rc = 0;
-    if (rc < 0) {
-        brk_store_abort(txn);
-        return rc;
-    }
-    return brk_store_commit(txn);
-}
-
-/* Once the copy is over, the live store loses the mark its copy keeps. */
-static void
-s_backup_unmark(brk_broker_t *self)
-{
-    if (!self->backup_marked || brk_backup_copying(self->backup))
-        return;
-    int rc = s_backup_mark(self, 0);
-    if (rc < 0)
-        brk_log(BRK_LOG_ERROR, "cannot clear the backup mark: %s (if the broker restarts before it is "
-                "cleared, it will treat its store as restored and ask every agent to resync)", strerror(-rc));
-    else
-        self->backup_marked = false;
-}
-
-static int
-s_handle_backup_start(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
-{
-    (void) txn;
-    char id[17];
-    if (brk_backup_copying(s_self->backup))
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                               "a backup is already being made; try again when it is done");
-    int rc = s_backup_mark(s_self, ctx->now > 0 ? ctx->now : 1);
-    if (rc < 0)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "cannot start a backup: %s", strerror(-rc));
-    s_self->backup_marked = true;
-    rc = brk_backup_start(s_self->backup, id);
-    if (rc == -EBUSY)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                               "a backup is already being made or fetched; try again when it is done (one "
-                               "nobody fetches is discarded a minute after it was last asked for)");
-    if (rc < 0)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "cannot start a backup: %s", strerror(-rc));
-    brk_log(BRK_LOG_INFO, "%s started backup %s", r->who.name, id);
-    Haven__BackupChunk body = HAVEN__BACKUP_CHUNK__INIT;
-    body.backup = id;
-    body.has_ready = 1;
-    Haven__Reply reply = HAVEN__REPLY__INIT;
-    reply.body_case = HAVEN__REPLY__BODY_BACKUP;
-    reply.backup = &body;
-    return brk_reply_ok(r, &reply);
-}
-
-static int
-s_handle_backup_fetch(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
-{
-    (void) ctx;
-    (void) txn;
-    const Haven__BackupFetch *f = r->req->backup_fetch;
-    uint64_t size = 0;
-    uint8_t *buf = malloc(BACKUP_CHUNK);
-    if (!buf)
-        return -ENOMEM;
-    ssize_t n = brk_backup_read(s_self->backup, f->backup, f->offset, buf, BACKUP_CHUNK, &size);
-    int rc;
-    if (n == -ENOENT) {
-        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no backup %s", f->backup);
-    } else if (n < 0 && n != -EAGAIN) {
-        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the backup failed: %s", strerror((int) -n));
-    } else {
-        Haven__BackupChunk body = HAVEN__BACKUP_CHUNK__INIT;
-        body.backup = f->backup;
-        body.has_ready = 1;
-        body.ready = n != -EAGAIN;
-        if (body.ready) {
-            body.has_size = body.has_data = body.has_eof = 1;
-            body.size = size;
-            body.data = (ProtobufCBinaryData) { (size_t) n, buf };
-            body.eof = n == 0;
-        }
-        Haven__Reply reply = HAVEN__REPLY__INIT;
-        reply.body_case = HAVEN__REPLY__BODY_BACKUP;
-        reply.backup = &body;
-        rc = brk_reply_ok(r, &reply);
-    }
-    free(buf);
-    return rc;
-}
-
-static void
-s_push(brk_broker_t *self, const char *z85, const char *event, const char *hold)
-{
-    GBytes *id = g_hash_table_lookup(self->subs, z85);
-    if (!id)
-        return;
-    Haven__Notify n = HAVEN__NOTIFY__INIT;
-    n.event = (char *) event;
-    n.hold = (char *) hold;
-    Haven__Reply reply = HAVEN__REPLY__INIT;
-    reply.status = HAVEN__STATUS__STATUS_OK;
-    reply.body_case = HAVEN__REPLY__BODY_NOTIFY;
-    reply.notify = &n;
-    uint8_t *buf;
-    size_t len;
-    if (hv_pack(&reply.base, &buf, &len) < 0)
-        return;
-    gsize idlen;
-    const void *data = g_bytes_get_data(id, &idlen);
-    if (brk_outq_send(self->outq, data, idlen, z85, buf, len, s_now_ms()) == -EHOSTUNREACH)
-        g_hash_table_remove(self->subs, z85);   /* gone: it will poll when it comes back */
-    free(buf);
-}
-
-static void
-s_push_alert(void *arg, const char *z85, const char *event, const char *id)
-{
-    s_push(arg, z85, event, id);
-}
-
-typedef struct {
-    brk_broker_t *self;
-    const char *hold;
-    const char *event;
-} s_push_arg_t;
-
-static void
-s_push_agent(void *arg, const brk_principal_t *p)
-{
-    s_push_arg_t *a = arg;
-    s_push(a->self, p->curve_z85, a->event, a->hold);
 }
 
 static int64_t
@@ -464,7 +295,7 @@ s_refresh(brk_broker_t *self)
                 /* Revocation ends everything the key had: no more pushes,
                  * and its connections are closed now, not at its next
                  * request. */
-                g_hash_table_remove(self->subs, p->curve_z85);
+                brk_push_forget(self->push, p->curve_z85);
                 brk_guard_conn_each_to_drop(self->guard, 0, 0, p->curve_z85, s_drop_fd, NULL);
             }
             break;
@@ -492,8 +323,8 @@ s_refresh(brk_broker_t *self)
         }
         case BRK_DIRTY_REFERRAL:
         case BRK_DIRTY_WITHDRAWN: {
-            s_push_arg_t a = { self, d->unit, d->kind == BRK_DIRTY_REFERRAL ? "referral" : "withdrawn" };
-            brk_principals_each_agent(self->principals, d->provider, s_push_agent, &a);
+            brk_push_agents(self->push, self->principals, d->provider,
+                            d->kind == BRK_DIRTY_REFERRAL ? "referral" : "withdrawn", d->unit);
             break;
         }
         case BRK_DIRTY_WATCH:
@@ -579,8 +410,8 @@ s_op(int body)
     static const s_op_t referrals = { brk_handle_referrals, false, ROLE(AGENT) };
     static const s_op_t accept = { brk_handle_accept, true, ROLE(AGENT), true };
     static const s_op_t decline = { brk_handle_decline, true, ROLE(AGENT), true };
-    static const s_op_t subscribe = { s_handle_subscribe, false, ANY_ROLE };
-    static const s_op_t backup_start = { s_handle_backup_start, false, ROLE(ADMIN) };
+    static const s_op_t subscribe = { brk_handle_subscribe, false, ANY_ROLE };
+    static const s_op_t backup_start = { brk_handle_backup_start, false, ROLE(ADMIN) };
     static const s_op_t watch_create = { brk_handle_watch_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
     static const s_op_t watch_list = { brk_handle_watch_list, false, ROLE(IDVA) | ROLE(ONCALL) };
     static const s_op_t watch_cancel = { brk_handle_watch_cancel, true, ROLE(IDVA) | ROLE(ONCALL), true };
@@ -589,7 +420,7 @@ s_op(int body)
     static const s_op_t audit_verify = { brk_handle_audit_verify, false, ROLE(ADMIN) };
     static const s_op_t audit_show = { brk_handle_audit_show, false, ROLE(ADMIN) };
     static const s_op_t report = { brk_handle_report, false, ROLE(ADMIN) };
-    static const s_op_t backup_fetch = { s_handle_backup_fetch, false, ROLE(ADMIN) };
+    static const s_op_t backup_fetch = { brk_handle_backup_fetch, false, ROLE(ADMIN) };
     switch (body) {
     case HAVEN__REQUEST__BODY_PING: return &ping;
     case HAVEN__REQUEST__BODY_PROVIDER_ADD: return &provider_add;
@@ -1384,7 +1215,7 @@ brk_broker_run(brk_broker_t *self, int stop_fd)
             }
             s_expire(self);
             s_replay_upkeep(self);
-            s_backup_unmark(self);
+            brk_backup_mark_clear(&self->ctx);
             brk_guard_conn_each_to_drop(self->guard, s_now_ms(), self->cfg->silent_connection_s * 1000, NULL,
                                         s_drop_silent, self);
             brk_alerts_flush_hook(self->alerts, s_now());
@@ -1482,50 +1313,6 @@ brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admi
     return rc;
 }
 
-/* A store that carries a backup's mark was restored from that backup (or
- * the broker stopped while making one): it may be behind every agent, so
- * every provider's units are stale until its agent's next contact brings
- * the broker up to date (design.md section 7). Returns 0 or -errno. */
-static int
-s_restored(brk_broker_t *self)
-{
-    MDB_txn *txn = NULL;
-    const uint8_t *val;
-    size_t vlen;
-    int rc = brk_store_begin(self->store, NULL, true, &txn);
-    if (rc < 0)
-        return rc;
-    rc = brk_store_get(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK),
-                       (const void **) &val, &vlen);
-    if (rc < 0) {
-        brk_store_abort(txn);
-        return rc == -ENOENT ? 0 : rc;
-    }
-    int64_t taken = 0;
-    for (size_t i = 0; i < vlen && i < 8; i++)
-        taken = (int64_t) ((uint64_t) taken << 8 | val[i]);
-    brk_ctx_t c = { .cfg = self->cfg, .store = self->store, .now = s_now() };
-    int n = brk_providers_mark_unsynced(&c, txn);
-    free(c.dirty);               /* the index is loaded from the store next */
-    rc = n < 0 ? n : brk_store_del(self->store, txn, BRK_DB_META, S_BACKUP_MARK, strlen(S_BACKUP_MARK));
-    if (rc < 0) {
-        brk_store_abort(txn);
-        return rc;
-    }
-    if ((rc = brk_store_commit(txn)) < 0)
-        return rc;
-    char when[32] = "an unknown time";
-    time_t tt = (time_t) taken;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm))
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    brk_log(BRK_LOG_WARN, "this store is a backup taken at %s (or the broker stopped while making one), so it "
-            "may be behind what the agents last sent: the units of all %d providers are stale, and not offered, "
-            "until each provider's agent next contacts the broker and brings it up to date "
-            "(haven-admin provider list shows which have not yet)", when, n);
-    return 0;
-}
-
 static int
 s_load_state(brk_broker_t *self, char *err, size_t errlen)
 {
@@ -1543,7 +1330,7 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
         return -ENOENT;
     }
     brk_store_abort(txn);
-    for (int attempt = 0; (rc = s_restored(self)) == -ENOSPC && attempt < 8; attempt++)
+    for (int attempt = 0; (rc = brk_backup_mark_restored(self->cfg, self->store)) == -ENOSPC && attempt < 8; attempt++)
         if (brk_store_grow(self->store) < 0)
             break;
     if (rc < 0) {
@@ -1611,8 +1398,6 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
         return -ENOMEM;
     }
     self->cfg = cfg;
-    s_self = self;
-    self->subs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
     self->guard = brk_guard_new(cfg);
     self->next_minute = s_now() + 60;
     brk_log_set_level((brk_log_level_t) cfg->log_level);
@@ -1663,12 +1448,8 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     self->ctx = (brk_ctx_t) {
         .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
         .principals = self->principals, .token_key = self->token_key, .audit_key = self->audit_key,
+        .guard = self->guard, .watches = self->watches, .backup = self->backup,
     };
-    if (!(self->alerts = brk_alerts_new(&self->ctx, s_push_alert, self))) {
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-        goto fail;
-    }
 
     /* The ZAP handler is bound, and proven to answer, before the server
      * socket exists: libzmq admits every key when no handler is bound. */
@@ -1699,7 +1480,9 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
         snprintf(err, errlen, "cannot set up the server socket: %s", zmq_strerror(-rc));
         goto fail;
     }
-    if (!(self->outq = brk_outq_new(self->router, (size_t) cfg->queued_reply_mb << 20, 10000))) {
+    if (!(self->outq = brk_outq_new(self->router, (size_t) cfg->queued_reply_mb << 20, 10000))
+        || !(self->ctx.push = self->push = brk_push_new(self->outq))
+        || !(self->ctx.alerts = self->alerts = brk_alerts_new(&self->ctx, brk_push_alert, self->push))) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
         goto fail;
@@ -1754,8 +1537,8 @@ brk_broker_destroy(brk_broker_t **self_p)
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     brk_backup_destroy(&self->backup);   /* before the store it copies */
-    if (self->backup_marked && self->store && s_backup_mark(self, 0) < 0)
-        brk_log(BRK_LOG_ERROR, "cannot clear the backup mark: the next start will ask every agent to resync");
+    self->ctx.backup = NULL;
+    brk_backup_mark_clear(&self->ctx);
     brk_watches_destroy(&self->watches);
     brk_alerts_destroy(&self->alerts);
     brk_store_destroy(&self->store);
@@ -1768,12 +1551,9 @@ brk_broker_destroy(brk_broker_t **self_p)
     brk_audit_key_destroy(&self->audit_key);
     free(self->ctx.dirty);
     free(self->batch);
-    if (self->subs)
-        g_hash_table_destroy(self->subs);
+    brk_push_destroy(&self->push);
     brk_guard_destroy(&self->guard);
     brk_outq_destroy(&self->outq);
-    if (s_self == self)
-        s_self = NULL;
     free(self);
     *self_p = NULL;
 }

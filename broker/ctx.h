@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The broker's context: what a request's handler may touch. The broker
- * (broker.c) owns every object named here; the context borrows them. */
+/* The broker's context: what a request's handler may touch, and what the
+ * modules around the handlers (dispatch, commit, refresh, pushes, upkeep)
+ * share. The broker (broker.c) owns every object named here; the context
+ * borrows them. There is no global: what needs the broker's state is
+ * handed its context. */
 #ifndef BRK_CTX_H
 #define BRK_CTX_H
 
@@ -12,6 +15,13 @@
 #include "index.h"
 #include "principals.h"
 #include "store.h"
+
+/* Each declared in its own header; the context only points at them. */
+typedef struct brk_guard brk_guard_t;        /* guard.h */
+typedef struct brk_watches brk_watches_t;    /* watch.h */
+typedef struct brk_alerts brk_alerts_t;      /* alerts.h */
+typedef struct brk_push brk_push_t;          /* push.h */
+typedef struct brk_backup brk_backup_t;      /* backup.h */
 
 /* What a committed write must refresh in the memory caches (refresh.h). */
 typedef enum {
@@ -38,6 +48,14 @@ typedef struct {
     int64_t now;                 /* the broker's clock for this batch */
     brk_dirty_t *dirty;          /* what this batch's writes touched, for the refresh */
     size_t n_dirty, cap_dirty;
+    /* The loop's services. NULL in a context made for a few store
+     * operations (a test, or marking a restored store at start). */
+    brk_guard_t *guard;          /* what each principal may cost (guard.h) */
+    brk_watches_t *watches;      /* standing searches, compiled (watch.h) */
+    brk_alerts_t *alerts;        /* alerts a refresh finds, delivered after the acks */
+    brk_push_t *push;            /* who is subscribed where (push.h) */
+    brk_backup_t *backup;        /* the backup being made or fetched (handle_backup.h) */
+    bool backup_marked;          /* the live store carries the backup mark (handle_backup.h) */
 } brk_ctx_t;
 
 /* Note that a committed write must refresh a cache entry. provider, unit
