@@ -30,6 +30,7 @@
 #include "guard.h"
 #include "outq.h"
 #include "push.h"
+#include "refresh.h"
 #include "replay.h"
 #include "watch.h"
 #include "broker.h"
@@ -83,284 +84,10 @@ s_now_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Close a connection from our side: the I/O thread sees it end and
- * cleans up (libzmq has no call to close one peer of a ROUTER). */
-static void
-s_drop_fd(void *arg, int fd)
-{
-    (void) arg;
-    shutdown(fd, SHUT_RDWR);
-}
-
 static int64_t
 s_now(void)
 {
     return (int64_t) time(NULL);
-}
-
-/* ---------------------------------------------------------------- caches */
-
-static int
-s_index_unit(brk_broker_t *self, const Haven__Unit *u)
-{
-    const char *code = u->spec->district && *u->spec->district ? u->spec->district : NULL;
-    int prov = brk_index_find_provider(self->index, u->provider);
-    if (prov < 0)
-        return prov;
-    int district = code ? brk_districts_find(self->districts, code)
-                        : brk_index_provider(self->index, (uint32_t) prov)->district;
-    if (district < 0)
-        brk_log(BRK_LOG_WARN, "unit %s/%s: district %s is not in the districts table; "
-                "it will not be offered", u->provider, u->spec->name, code ? code : "?");
-    return brk_index_put_unit(self->index, u, district);
-}
-
-static int
-s_index_unit_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    Haven__Unit *u = haven__unit__unpack(NULL, vlen, val);
-    if (!u)
-        return -EBADMSG;
-    int rc = s_index_unit(arg, u);
-    haven__unit__free_unpacked(u, NULL);
-    return rc;
-}
-
-static int
-s_index_provider(brk_broker_t *self, const Haven__Provider *p)
-{
-    int district = brk_districts_find(self->districts, p->district);
-    if (district < 0)
-        brk_log(BRK_LOG_WARN, "provider %s: district %s is not in the districts table",
-                p->id, p->district);
-    int rc = brk_index_put_provider(self->index, p, district);
-    return rc < 0 ? rc : 0;
-}
-
-static int
-s_index_provider_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    Haven__Provider *p = haven__provider__unpack(NULL, vlen, val);
-    if (!p)
-        return -EBADMSG;
-    int rc = s_index_provider(arg, p);
-    haven__provider__free_unpacked(p, NULL);
-    return rc;
-}
-
-static int
-s_principal_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    Haven__Principal *p = haven__principal__unpack(NULL, vlen, val);
-    if (!p)
-        return -EBADMSG;
-    int rc = brk_principals_put(arg, p);
-    haven__principal__free_unpacked(p, NULL);
-    return rc;
-}
-
-static int
-s_watch_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    brk_broker_t *self = arg;
-    Haven__Watch *w = haven__watch__unpack(NULL, vlen, val);
-    if (!w)
-        return -EBADMSG;
-    const brk_principal_t *p = w->principal_key.len == 32
-        ? brk_principals_find(self->principals, w->principal_key.data) : NULL;
-    int rc = brk_watches_put(self->watches, w, self->districts, brk_hidden_kinds(p ? p->role : 0));
-    if (rc < 0)
-        brk_log(BRK_LOG_WARN, "watch %s cannot be compiled (%s); it is ignored", w->id, strerror(-rc));
-    haven__watch__free_unpacked(w, NULL);
-    return 0;
-}
-
-/* What the index had for a unit before a refresh, to tell which watches
- * it newly matches after (design.md section 7). */
-typedef struct {
-    char unit[HV_ID_MAX + 1];
-    bool had;                    /* it was offered (available) */
-    brk_avail_t before;
-} s_snap_t;
-
-static void
-s_snap(brk_broker_t *self, const char *provider, const char *unit, s_snap_t *snap)
-{
-    snprintf(snap->unit, sizeof snap->unit, "%s", unit);
-    snap->had = false;
-    int idx = brk_index_find_unit(self->index, provider, unit);
-    if (idx < 0)
-        return;
-    const brk_unit_t *u = brk_index_unit(self->index, (uint32_t) idx);
-    if (u->avail_pos == UINT32_MAX)
-        return;
-    size_t n;
-    snap->before = brk_index_available(self->index, &n)[u->avail_pos];
-    snap->had = true;
-}
-
-/* Would every watch read these two entries alike at now? Only what
- * matching reads counts: a confirmation of a fresh unit changes its
- * dates but nothing a watch decides on. */
-static bool
-s_same_for_watches(const brk_avail_t *a, const brk_avail_t *b, int64_t now)
-{
-    return a->cls == b->cls && a->district == b->district && a->features == b->features
-           && a->max_occupants == b->max_occupants && a->specialist == b->specialist
-           && a->available_from == b->available_from && (a->stale_at < now) == (b->stale_at < now);
-}
-
-/* A watch fires when a unit newly matches it: it became available, a
- * confirmation made it fresh, or its rules or catalog entry changed to
- * fit. Units whose entry reads the same are not matched at all, so a
- * confirmation of fresh units costs no matching. */
-static void
-s_watches_after(brk_broker_t *self, const char *provider, const s_snap_t *snap)
-{
-    int idx = brk_index_find_unit(self->index, provider, snap->unit);
-    if (idx < 0)
-        return;
-    const brk_unit_t *u = brk_index_unit(self->index, (uint32_t) idx);
-    if (u->avail_pos == UINT32_MAX)
-        return;
-    size_t n;
-    const brk_avail_t *after = &brk_index_available(self->index, &n)[u->avail_pos];
-    int64_t now = s_now();
-    if (snap->had && s_same_for_watches(&snap->before, after, now))
-        return;
-    brk_alerts_begin_unit(self->alerts, provider, snap->unit);
-    brk_watches_match_new(self->watches, self->index, snap->had ? &snap->before : NULL, after, now,
-                          brk_alerts_on_match, self->alerts);
-}
-
-/* A provider's units as the index had them before its refresh. */
-typedef struct {
-    brk_broker_t *self;
-    const char *provider;
-    s_snap_t *snaps;
-    size_t n, cap;
-} s_provider_snap_t;
-
-static int
-s_provider_unit_snap(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) val;
-    (void) vlen;
-    s_provider_snap_t *ps = arg;
-    size_t plen = strlen(ps->provider) + 1;
-    if (klen <= plen || klen - plen > HV_ID_MAX)
-        return 0;
-    if (ps->n == ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 16;
-        void *p = realloc(ps->snaps, cap * sizeof *ps->snaps);
-        if (!p)
-            return -ENOMEM;
-        ps->snaps = p;
-        ps->cap = cap;
-    }
-    char unit[HV_ID_MAX + 1];
-    snprintf(unit, sizeof unit, "%.*s", (int) (klen - plen), (const char *) key + plen);
-    s_snap(ps->self, ps->provider, unit, &ps->snaps[ps->n++]);
-    return 0;
-}
-
-/* Bring the caches in line with what a committed batch changed. */
-static void
-s_refresh(brk_broker_t *self)
-{
-    MDB_txn *txn = NULL;
-    char key[2 * HV_ID_MAX + 2];
-    if (self->ctx.n_dirty == 0)
-        return;
-    int rc = brk_store_begin(self->store, NULL, false, &txn);
-    for (size_t i = 0; rc == 0 && i < self->ctx.n_dirty; i++) {
-        const brk_dirty_t *d = &self->ctx.dirty[i];
-        const void *val;
-        size_t vlen;
-        switch (d->kind) {
-        case BRK_DIRTY_PRINCIPAL: {
-            rc = brk_store_get(self->store, txn, BRK_DB_PRINCIPALS, d->key, 32, &val, &vlen);
-            if (rc == 0)
-                rc = s_principal_record(self->principals, NULL, 0, val, vlen);
-            const brk_principal_t *p = rc == 0 ? brk_principals_find(self->principals, d->key) : NULL;
-            if (p && p->revoked) {
-                /* Revocation ends everything the key had: no more pushes,
-                 * and its connections are closed now, not at its next
-                 * request. */
-                brk_push_forget(self->push, p->curve_z85);
-                brk_guard_conn_each_to_drop(self->guard, 0, 0, p->curve_z85, s_drop_fd, NULL);
-            }
-            break;
-        }
-        case BRK_DIRTY_PROVIDER: {
-            /* A confirmation or a resync makes stale units fresh, and a
-             * catalog may change what they fit: watches they now match fire. */
-            s_provider_snap_t ps = { self, d->provider, NULL, 0, 0 };
-            bool watching = brk_watches_count(self->watches) > 0;
-            if (watching)
-                rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider, strlen(d->provider) + 1,
-                                    s_provider_unit_snap, &ps);
-            if (rc == 0)
-                rc = brk_store_get(self->store, txn, BRK_DB_PROVIDERS, d->provider,
-                                   strlen(d->provider), &val, &vlen);
-            if (rc == 0)
-                rc = s_index_provider_record(self, NULL, 0, val, vlen);
-            if (rc == 0)
-                rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider,
-                                    strlen(d->provider) + 1, s_index_unit_record, self);
-            for (size_t k = 0; rc == 0 && k < ps.n; k++)
-                s_watches_after(self, d->provider, &ps.snaps[k]);
-            free(ps.snaps);
-            break;
-        }
-        case BRK_DIRTY_REFERRAL:
-        case BRK_DIRTY_WITHDRAWN: {
-            brk_push_agents(self->push, self->principals, d->provider,
-                            d->kind == BRK_DIRTY_REFERRAL ? "referral" : "withdrawn", d->unit);
-            break;
-        }
-        case BRK_DIRTY_WATCH:
-            rc = brk_store_get(self->store, txn, BRK_DB_WATCHES, d->unit, strlen(d->unit), &val, &vlen);
-            if (rc == 0)
-                rc = s_watch_record(self, NULL, 0, val, vlen);
-            else if (rc == -ENOENT) {
-                brk_watches_del(self->watches, d->unit);
-                brk_alerts_forget_watch(self->alerts, d->unit);
-                rc = 0;
-            }
-            break;
-        case BRK_DIRTY_UNIT: {
-            int klen = brk_unit_key(d->provider, d->unit, key, sizeof key);
-            bool watching = brk_watches_count(self->watches) > 0;
-            s_snap_t snap;
-            if (watching)
-                s_snap(self, d->provider, d->unit, &snap);
-            rc = brk_store_get(self->store, txn, BRK_DB_UNITS, key, (size_t) klen, &val, &vlen);
-            if (rc == 0)
-                rc = s_index_unit_record(self, NULL, 0, val, vlen);
-            if (rc == 0 && watching)
-                s_watches_after(self, d->provider, &snap);
-            else if (rc == -ENOENT) {
-                brk_index_del_unit(self->index, d->provider, d->unit);
-                rc = 0;
-            }
-            break;
-        }
-        }
-    }
-    if (txn)
-        brk_store_abort(txn);
-    if (rc != 0)
-        brk_log(BRK_LOG_ERROR, "refreshing the search index failed: %s", strerror(-rc));
-    self->ctx.n_dirty = 0;
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -602,14 +329,14 @@ s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
         s_refuse(self, r, BRK_REFUSE_REVOKED, HAVEN__STATUS__STATUS_FORBIDDEN,
                  "this key (%s) has been revoked; ask your Haven administrator", who->name);
         if (fd >= 0)
-            s_drop_fd(NULL, fd);
+            brk_guard_conn_drop(NULL, fd);
         goto out;
     }
     if (fd >= 0 && brk_guard_conn_attach(self->guard, fd, who->curve_z85, who->name) < 0) {
         s_refuse(self, r, BRK_REFUSE_CONNECTIONS, HAVEN__STATUS__STATUS_LIMIT,
                  "this key already has %lld connections open (limits.connections_per_key); close one",
                  (long long) self->cfg->connections_per_key);
-        s_drop_fd(NULL, fd);
+        brk_guard_conn_drop(NULL, fd);
         goto out;
     }
     if (frames != 2) {
@@ -906,7 +633,7 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
         self->ctx.n_dirty = 0;
         return;
     }
-    s_refresh(self);
+    brk_refresh(&self->ctx);
     /* alerts are delivered by the caller once the acks are out */
 }
 
@@ -978,7 +705,7 @@ s_expire(brk_broker_t *self)
             self->ctx.n_dirty = 0;
             return;
         }
-        s_refresh(self);
+        brk_refresh(&self->ctx);
         brk_alerts_deliver(self->alerts);
         if (n == 0)
             break;
@@ -1023,7 +750,7 @@ s_drop_silent(void *arg, int fd)
     brk_guard_refused(self->guard, NULL, BRK_REFUSE_SILENT);
     brk_log(BRK_LOG_DEBUG, "closing connection %d: no request after %llds", fd,
             (long long) self->cfg->silent_connection_s);
-    s_drop_fd(NULL, fd);
+    brk_guard_conn_drop(NULL, fd);
 }
 
 typedef struct {
@@ -1340,12 +1067,7 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
     if ((rc = brk_store_begin(self->store, NULL, false, &txn)) < 0)
         goto fail;
     bool stored_key = brk_store_get(self->store, txn, BRK_DB_META, "token-key", 9, &val, &vlen) == 0;
-    if ((rc = brk_store_each(self->store, txn, BRK_DB_PRINCIPALS, NULL, 0, s_principal_record,
-                             self->principals)) < 0
-        || (rc = brk_store_each(self->store, txn, BRK_DB_PROVIDERS, NULL, 0, s_index_provider_record,
-                                self)) < 0
-        || (rc = brk_store_each(self->store, txn, BRK_DB_UNITS, NULL, 0, s_index_unit_record, self)) < 0
-        || (rc = brk_store_each(self->store, txn, BRK_DB_WATCHES, NULL, 0, s_watch_record, self)) < 0) {
+    if ((rc = brk_refresh_load(&self->ctx, txn)) < 0) {
         brk_store_abort(txn);
         goto fail;
     }
@@ -1438,18 +1160,18 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
         snprintf(err, errlen, "cannot open the store in %s: %s", cfg->data_dir, strerror(-rc));
         goto fail;
     }
+    self->ctx = (brk_ctx_t) {
+        .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
+        .principals = self->principals, .token_key = self->token_key, .audit_key = self->audit_key,
+        .guard = self->guard, .watches = self->watches,
+    };
     if ((rc = s_load_state(self, err, errlen)) < 0)
         goto fail;
-    if (!(self->backup = brk_backup_new(self->store, cfg->data_dir))) {
+    if (!(self->ctx.backup = self->backup = brk_backup_new(self->store, cfg->data_dir))) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
         goto fail;
     }
-    self->ctx = (brk_ctx_t) {
-        .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
-        .principals = self->principals, .token_key = self->token_key, .audit_key = self->audit_key,
-        .guard = self->guard, .watches = self->watches, .backup = self->backup,
-    };
 
     /* The ZAP handler is bound, and proven to answer, before the server
      * socket exists: libzmq admits every key when no handler is bound. */
