@@ -38,6 +38,7 @@
 #include "match.h"
 #include "offer.h"
 #include "deadline.h"
+#include "dispatch.h"
 #include "handle_admin.h"
 #include "handle_agent.h"
 #include "handle_backup.h"
@@ -90,109 +91,6 @@ s_now(void)
     return (int64_t) time(NULL);
 }
 
-/* ---------------------------------------------------------------- dispatch */
-
-typedef struct {
-    brk_handler_t fn;
-    bool write;
-    uint32_t roles;              /* bit per Haven__Role */
-    /* Runs in a nested transaction of its own, so a refusal after a
-     * partial write leaves nothing behind. The hot, simple updates
-     * (unit_set, confirm) refuse before they write and skip it: LMDB's
-     * nested transactions allocate megabytes each. */
-    bool nested;
-    /* Reads the in-memory index only: no read transaction to open. */
-    bool index_only;
-    /* A write whose reply is not kept for retries: repeating it is
-     * harmless by itself (versions, acknowledgements), and it comes at
-     * machine rates that would fill the store with replies. */
-    bool no_replay;
-} s_op_t;
-
-#define ROLE(r) (1u << HAVEN__ROLE__ROLE_##r)
-#define ANY_ROLE (ROLE(AGENT) | ROLE(IDVA) | ROLE(ONCALL) | ROLE(ADMIN))
-
-static const s_op_t *
-s_op(int body)
-{
-    static const s_op_t ping = { brk_handle_ping, false, ANY_ROLE };
-    static const s_op_t provider_add = { brk_handle_provider_add, true, ROLE(ADMIN), true };
-    static const s_op_t provider_list = { brk_handle_provider_list, false, ROLE(ADMIN) };
-    static const s_op_t principal_add = { brk_handle_principal_add, true, ROLE(ADMIN), true };
-    static const s_op_t principal_list = { brk_handle_principal_list, false, ROLE(ADMIN) };
-    static const s_op_t principal_revoke = { brk_handle_principal_revoke, true, ROLE(ADMIN), true };
-    static const s_op_t principal_certify = { brk_handle_principal_certify, true, ROLE(ADMIN), true };
-    static const s_op_t publish = { brk_handle_publish, true, ROLE(AGENT), true };
-    static const s_op_t unit_set = { brk_handle_unit_set, true, ROLE(AGENT), false, false, true };
-    static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT), false, false, true };
-    static const s_op_t agent_status = { brk_handle_agent_status, false, ROLE(AGENT) };
-    static const s_op_t agent_sync = { brk_handle_agent_sync, false, ROLE(AGENT) };
-    static const s_op_t agent_resynced = { brk_handle_agent_resynced, true, ROLE(AGENT), false, false, true };
-    static const s_op_t search = { brk_handle_search, false, ROLE(IDVA) | ROLE(ONCALL), false, true };
-    static const s_op_t hold_prepare = { brk_handle_hold_prepare, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t hold_create = { brk_handle_hold_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
-    static const s_op_t hold_list = { brk_handle_hold_list, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t hold_cancel = { brk_handle_hold_cancel, true, ROLE(IDVA) | ROLE(ONCALL), true };
-    static const s_op_t hold_address = { brk_handle_hold_address, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t referrals = { brk_handle_referrals, false, ROLE(AGENT) };
-    static const s_op_t accept = { brk_handle_accept, true, ROLE(AGENT), true };
-    static const s_op_t decline = { brk_handle_decline, true, ROLE(AGENT), true };
-    static const s_op_t subscribe = { brk_handle_subscribe, false, ANY_ROLE };
-    static const s_op_t backup_start = { brk_handle_backup_start, false, ROLE(ADMIN) };
-    static const s_op_t watch_create = { brk_handle_watch_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
-    static const s_op_t watch_list = { brk_handle_watch_list, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t watch_cancel = { brk_handle_watch_cancel, true, ROLE(IDVA) | ROLE(ONCALL), true };
-    /* listing is a read; an acknowledgement (ack > 0) is a write (s_receive) */
-    static const s_op_t inbox = { brk_handle_inbox, false, ROLE(IDVA) | ROLE(ONCALL), true, false, true };
-    static const s_op_t audit_verify = { brk_handle_audit_verify, false, ROLE(ADMIN) };
-    static const s_op_t audit_show = { brk_handle_audit_show, false, ROLE(ADMIN) };
-    static const s_op_t report = { brk_handle_report, false, ROLE(ADMIN) };
-    static const s_op_t backup_fetch = { brk_handle_backup_fetch, false, ROLE(ADMIN) };
-    switch (body) {
-    case HAVEN__REQUEST__BODY_PING: return &ping;
-    case HAVEN__REQUEST__BODY_PROVIDER_ADD: return &provider_add;
-    case HAVEN__REQUEST__BODY_PROVIDER_LIST: return &provider_list;
-    case HAVEN__REQUEST__BODY_PRINCIPAL_ADD: return &principal_add;
-    case HAVEN__REQUEST__BODY_PRINCIPAL_LIST: return &principal_list;
-    case HAVEN__REQUEST__BODY_PRINCIPAL_REVOKE: return &principal_revoke;
-    case HAVEN__REQUEST__BODY_PRINCIPAL_CERTIFY: return &principal_certify;
-    case HAVEN__REQUEST__BODY_PUBLISH: return &publish;
-    case HAVEN__REQUEST__BODY_UNIT_SET: return &unit_set;
-    case HAVEN__REQUEST__BODY_CONFIRM: return &confirm;
-    case HAVEN__REQUEST__BODY_AGENT_STATUS: return &agent_status;
-    case HAVEN__REQUEST__BODY_AGENT_SYNC: return &agent_sync;
-    case HAVEN__REQUEST__BODY_AGENT_RESYNCED: return &agent_resynced;
-    case HAVEN__REQUEST__BODY_SEARCH: return &search;
-    case HAVEN__REQUEST__BODY_HOLD_PREPARE: return &hold_prepare;
-    case HAVEN__REQUEST__BODY_HOLD_CREATE: return &hold_create;
-    case HAVEN__REQUEST__BODY_HOLD_LIST: return &hold_list;
-    case HAVEN__REQUEST__BODY_HOLD_CANCEL: return &hold_cancel;
-    case HAVEN__REQUEST__BODY_HOLD_ADDRESS: return &hold_address;
-    case HAVEN__REQUEST__BODY_REFERRALS: return &referrals;
-    case HAVEN__REQUEST__BODY_ACCEPT: return &accept;
-    case HAVEN__REQUEST__BODY_DECLINE: return &decline;
-    case HAVEN__REQUEST__BODY_SUBSCRIBE: return &subscribe;
-    case HAVEN__REQUEST__BODY_BACKUP_START: return &backup_start;
-    case HAVEN__REQUEST__BODY_WATCH_CREATE: return &watch_create;
-    case HAVEN__REQUEST__BODY_WATCH_LIST: return &watch_list;
-    case HAVEN__REQUEST__BODY_WATCH_CANCEL: return &watch_cancel;
-    case HAVEN__REQUEST__BODY_INBOX: return &inbox;
-    case HAVEN__REQUEST__BODY_AUDIT_VERIFY: return &audit_verify;
-    case HAVEN__REQUEST__BODY_AUDIT_SHOW: return &audit_show;
-    case HAVEN__REQUEST__BODY_REPORT: return &report;
-    case HAVEN__REQUEST__BODY_BACKUP_FETCH: return &backup_fetch;
-    default: return NULL;
-    }
-}
-
-static const char *
-s_op_name(int body)
-{
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field(&haven__request__descriptor, (unsigned) body);
-    return f ? f->name : "unknown";
-}
-
 static void
 s_send_reply(brk_broker_t *self, brk_request_t *r)
 {
@@ -210,233 +108,6 @@ s_send_reply(brk_broker_t *self, brk_request_t *r)
     if (rc < 0)
         brk_log(BRK_LOG_DEBUG, "reply to %s dropped: %s", r->who.name[0] ? r->who.name : "an unknown key",
                 rc == -ENOBUFS ? "too many replies wait for it (limits.queued_reply_mb)" : zmq_strerror(-rc));
-}
-
-/* The most bytes a request of this operation can take when it is valid:
- * checked before protobuf-c allocates anything for it. */
-static size_t
-s_op_max_bytes(const brk_config_t *cfg, int body)
-{
-    switch (body) {
-    case HAVEN__REQUEST__BODY_PUBLISH:
-        return (size_t) cfg->max_units_per_catalog * HV_UNIT_WIRE_BYTES + 8192;
-    case HAVEN__REQUEST__BODY_HOLD_CREATE:
-        return HV_RECIPIENTS_MAX * (HV_NOTE_MAX + HV_SEAL_OVERHEAD + 2 * HV_KEY_BYTES + HV_SIGNATURE_BYTES + 32)
-               + HV_TOKEN_MAX + HV_SIGNATURE_BYTES + 128;
-    case HAVEN__REQUEST__BODY_ACCEPT:
-    case HAVEN__REQUEST__BODY_DECLINE:
-        return HV_ADDRESS_MAX + HV_SEAL_OVERHEAD + 2 * HV_KEY_BYTES + HV_SIGNATURE_BYTES + 512;
-    case HAVEN__REQUEST__BODY_SEARCH:
-    case HAVEN__REQUEST__BODY_WATCH_CREATE:
-        return 16384;
-    default:
-        return 4096;
-    }
-}
-
-/* Refuse a request before its handler: a reply, a counted refusal (the
- * audit log gets these aggregated per key per minute), and a log line. */
-static int
-s_refuse(brk_broker_t *self, brk_request_t *r, brk_refusal_t why, int status, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int
-s_refuse(brk_broker_t *self, brk_request_t *r, brk_refusal_t why, int status, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    brk_reply_error(r, status, "%s", text);
-    r->refused = true;
-    brk_guard_refused(self->guard, r->who.name[0] ? r->who.name : NULL, why);
-    brk_log(BRK_LOG_DEBUG, "refused a request from %s: %s", r->who.name[0] ? r->who.name : "an unknown key",
-            text);
-    return 1;
-}
-
-/* Receive one request into r. Returns 1 if it is ready to reply to (an
- * error or a read already answered), 2 if it is a write to apply, 0 if
- * nothing was waiting, -errno on socket failure.
- *
- * Everything a request may cost is checked before it is decoded: who
- * sent it, whether their role may do that operation at all, its size
- * against the operation's cap, their requests in this cycle and their
- * rates. Only then does protobuf-c allocate, within the batch's budget. */
-static int
-s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
-{
-    zmq_msg_t payload;
-    memset(r, 0, sizeof *r);
-    zmq_msg_init(&r->routing);
-    if (zmq_msg_recv(&r->routing, self->router, ZMQ_DONTWAIT) < 0) {
-        int e = errno;
-        zmq_msg_close(&r->routing);
-        return e == EAGAIN ? 0 : -e;
-    }
-    zmq_msg_init(&payload);
-    int frames = 1;
-    if (zmq_msg_more(&r->routing)) {
-        /* The frames of one message arrive together: a failure here is
-         * the context ending (or a libzmq fault), not a slow peer. */
-        if (zmq_msg_recv(&payload, self->router, 0) < 0) {
-            int e = errno;
-            zmq_msg_close(&payload);
-            zmq_msg_close(&r->routing);
-            return -e;
-        }
-        frames++;
-        int more = zmq_msg_more(&payload);
-        while (more) {           /* drain extra frames; the request is refused below */
-            zmq_msg_t extra;
-            zmq_msg_init(&extra);
-            if (zmq_msg_recv(&extra, self->router, 0) < 0) {
-                int e = errno;
-                zmq_msg_close(&extra);
-                zmq_msg_close(&payload);
-                zmq_msg_close(&r->routing);
-                return -e;
-            }
-            more = zmq_msg_more(&extra);
-            zmq_msg_close(&extra);
-            frames++;
-        }
-    }
-    /* Connection metadata rides on frames that came from the peer, not on
-     * the routing id the ROUTER made up. */
-    const char *uid = frames > 1 ? zmq_msg_gets(&payload, "User-Id") : NULL;
-    int fd = frames > 1 ? zmq_msg_get(&payload, ZMQ_SRCFD) : -1;
-    const brk_principal_t *who = brk_principals_find_z85(self->principals, uid);
-    const uint8_t *data = zmq_msg_data(&payload);
-    size_t len = zmq_msg_size(&payload);
-    int rc = 1;
-    if (!who) {
-        /* ZAP admitted the key, so it was removed since: refuse. */
-        s_refuse(self, r, BRK_REFUSE_UNKNOWN_KEY, HAVEN__STATUS__STATUS_FORBIDDEN, "this key is not registered");
-        goto out;
-    }
-    r->who = *who;
-    /* Every request counts, refused or not: the one that brings a key to
-     * requests_in_flight ends the cycle, so no connection's replies in one
-     * cycle outnumber what it may queue (queued_replies). */
-    if (!brk_guard_take(self->guard, who->curve_z85)) {
-        s_refuse(self, r, BRK_REFUSE_IN_FLIGHT, HAVEN__STATUS__STATUS_LIMIT,
-                 "too many requests at once from this key (limits.requests_in_flight is %lld); "
-                 "wait for the answers before sending more", (long long) self->cfg->requests_in_flight);
-        goto out;
-    }
-    if (who->revoked) {
-        s_refuse(self, r, BRK_REFUSE_REVOKED, HAVEN__STATUS__STATUS_FORBIDDEN,
-                 "this key (%s) has been revoked; ask your Haven administrator", who->name);
-        if (fd >= 0)
-            brk_guard_conn_drop(NULL, fd);
-        goto out;
-    }
-    if (fd >= 0 && brk_guard_conn_attach(self->guard, fd, who->curve_z85, who->name) < 0) {
-        s_refuse(self, r, BRK_REFUSE_CONNECTIONS, HAVEN__STATUS__STATUS_LIMIT,
-                 "this key already has %lld connections open (limits.connections_per_key); close one",
-                 (long long) self->cfg->connections_per_key);
-        brk_guard_conn_drop(NULL, fd);
-        goto out;
-    }
-    if (frames != 2) {
-        s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                 "a request is exactly one frame; this one had %d", frames - 1);
-        goto out;
-    }
-    int body = 0;
-    if (hv_request_peek(data, len, &r->id, &body) < 0) {
-        s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                 "the message is not a valid Haven request");
-        goto out;
-    }
-    /* No operation (or an unknown one): small, so decode it for the
-     * validator's sentence (an unknown field, no operation). */
-    const s_op_t *op = body ? s_op(body) : NULL;
-    if (body && (!op || !(op->roles & (1u << who->role)))) {
-        s_refuse(self, r, BRK_REFUSE_ROLE, HAVEN__STATUS__STATUS_FORBIDDEN, "the %s role may not %s",
-                 hv_role_name(who->role), s_op_name(body));
-        goto out;
-    }
-    size_t cap = s_op_max_bytes(self->cfg, body);
-    if (len > cap) {
-        s_refuse(self, r, BRK_REFUSE_SIZE, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                 "a %s request is at most %zu bytes; this one has %zu", s_op_name(body), cap, len);
-        goto out;
-    }
-    /* A retry of a write already done is answered with its first reply
-     * before anything is charged: the rates counted it the first time. */
-    if (op && op->write && !op->no_replay) {
-        brk_replay_digest(data, len, r->digest);
-        if (!*rtxn && brk_store_begin(self->store, NULL, false, rtxn) < 0)
-            *rtxn = NULL;        /* looked for again in the batch's write */
-        uint8_t *kept = NULL;
-        size_t kept_len = 0;
-        int kept_status = 0;
-        if (*rtxn && brk_replay_find(self->store, *rtxn, who->curve, r->id, r->digest, &kept, &kept_len,
-                                     &kept_status) == 0) {
-            r->reply = kept;
-            r->reply_len = kept_len;
-            r->status = kept_status;
-            r->replayed = true;
-            brk_log(BRK_LOG_INFO, "%s retried %s request %llu: answered with the first reply, not done again",
-                    who->name, s_op_name(body), (unsigned long long) r->id);
-            goto out;
-        }
-    }
-    int64_t now_ms = s_now_ms();
-    if (body == HAVEN__REQUEST__BODY_SEARCH
-        && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_SEARCH, now_ms)) {
-        s_refuse(self, r, BRK_REFUSE_RATE, HAVEN__STATUS__STATUS_LIMIT,
-                 "too many searches: at most %lld a minute (limits.searches_per_minute); "
-                 "try again in a few seconds", (long long) self->cfg->searches_per_minute);
-        goto out;
-    }
-    if (op && op->write && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_WRITE, now_ms)) {
-        s_refuse(self, r, BRK_REFUSE_RATE, HAVEN__STATUS__STATUS_LIMIT,
-                 "too many changes: at most %lld a minute (limits.writes_per_minute); "
-                 "try again in a few seconds", (long long) self->cfg->writes_per_minute);
-        goto out;
-    }
-    if (body == HAVEN__REQUEST__BODY_HOLD_CREATE
-        && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_HOLD, now_ms)) {
-        s_refuse(self, r, BRK_REFUSE_RATE, HAVEN__STATUS__STATUS_LIMIT,
-                 "too many holds: at most %lld an hour (limits.holds_per_hour), because each one "
-                 "calls a refuge; cancel none, answer the ones you have, or ask your administrator",
-                 (long long) self->cfg->holds_per_hour);
-        goto out;
-    }
-    char err[256];
-    uint64_t id;
-    int drc = hv_request_decode_alloc(data, len, brk_guard_allocator(self->guard), &r->req, &id, err, sizeof err);
-    if (drc < 0) {
-        r->id = id ? id : r->id;
-        s_refuse(self, r, drc == -ENOMEM ? BRK_REFUSE_MEMORY : BRK_REFUSE_MALFORMED,
-                 drc == -ENOMEM ? HAVEN__STATUS__STATUS_LIMIT : HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
-        goto out;
-    }
-    if (!op) {                   /* the validator refuses a request with no operation */
-        s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST, "the request has no operation");
-        goto out;
-    }
-    if (op->write || (body == HAVEN__REQUEST__BODY_INBOX && r->req->inbox->has_ack && r->req->inbox->ack)) {
-        rc = 2;
-        goto out;
-    }
-    if (!*rtxn && !op->index_only) {
-        int trc = brk_store_begin(self->store, NULL, false, rtxn);
-        if (trc < 0) {
-            brk_log(BRK_LOG_ERROR, "cannot begin a read transaction: %s", strerror(-trc));
-            goto out;            /* s_send_reply turns the missing reply into INTERNAL */
-        }
-    }
-    self->ctx.now = s_now();
-    int hrc = op->fn(&self->ctx, *rtxn, r);
-    if (hrc < 0)
-        brk_log(BRK_LOG_ERROR, "%s failed: %s", s_op_name(r->req->body_case), strerror(-hrc));
-out:
-    zmq_msg_close(&payload);
-    return rc;
 }
 
 
@@ -467,7 +138,7 @@ s_audit(brk_broker_t *self, MDB_txn *txn, const brk_request_t *r)
     rec.at = self->ctx.now;
     rec.principal = (char *) (r->who.name[0] ? r->who.name : "(unknown key)");
     rec.role = r->who.role;
-    rec.action = (char *) (r->req ? s_op_name(r->req->body_case) : "malformed");
+    rec.action = (char *) (r->req ? brk_op_name(r->req->body_case) : "malformed");
     rec.outcome = r->status;
     if (r->audit.detail[0])
         rec.detail = (char *) r->audit.detail;
@@ -528,7 +199,7 @@ s_replay(brk_broker_t *self, MDB_txn *txn, brk_request_t *r)
     r->status = status;
     r->replayed = true;
     brk_log(BRK_LOG_INFO, "%s retried %s request %llu: answered with the first reply, not done again",
-            r->who.name, s_op_name(r->req->body_case), (unsigned long long) r->req->id);
+            r->who.name, brk_op_name(r->req->body_case), (unsigned long long) r->req->id);
     return 1;
 }
 
@@ -553,12 +224,12 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
             if (write[i] && s_revoked_in_batch(self, txn, r)) {
                 brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
                                 "this key (%s) has been revoked; ask your Haven administrator", r->who.name);
-            } else if (write[i] && !s_op(r->req->body_case)->no_replay && (rc = s_replay(self, txn, r)) != 0) {
+            } else if (write[i] && !brk_op(r->req->body_case)->no_replay && (rc = s_replay(self, txn, r)) != 0) {
                 if (rc < 0)
                     break;
                 rc = 0;          /* a retry: answered with the first reply */
             } else if (write[i]) {
-                const s_op_t *op = s_op(r->req->body_case);
+                const brk_op_t *op = brk_op(r->req->body_case);
                 MDB_txn *child = NULL;
                 size_t dirty_mark = self->ctx.n_dirty;
                 if (op->nested && (rc = brk_store_begin(self->store, txn, true, &child)) < 0)
@@ -576,7 +247,7 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
                         break;
                     }
                     if (hrc < 0) {
-                        brk_log(BRK_LOG_ERROR, "%s failed: %s", s_op_name(r->req->body_case), strerror(-hrc));
+                        brk_log(BRK_LOG_ERROR, "%s failed: %s", brk_op_name(r->req->body_case), strerror(-hrc));
                         brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the broker's store failed: %s",
                                         strerror(-hrc));
                     }
@@ -589,7 +260,7 @@ s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
                     if (rc == 1) {
                         brk_log(BRK_LOG_WARN, "%s's reply to %s request %llu is not kept for a retry (it has "
                                 "%d kept, or the reply is over %d bytes): a retry would be done again",
-                                r->who.name, s_op_name(r->req->body_case), (unsigned long long) r->req->id,
+                                r->who.name, brk_op_name(r->req->body_case), (unsigned long long) r->req->id,
                                 BRK_REPLAY_PER_KEY, BRK_REPLAY_MAX_BYTES);
                         rc = 0;
                     }
@@ -648,7 +319,7 @@ s_serve_batch(brk_broker_t *self)
      * queues (bounded by the HWMs), for the next cycle. */
     for (; n < (size_t) self->cfg->batch_max && !brk_guard_batch_full(self->guard); n++) {
         brk_request_t *r = &self->batch[n];
-        int rc = s_receive(self, r, &rtxn);
+        int rc = brk_receive(&self->ctx, self->router, r, &rtxn);
         if (rc <= 0) {
             if (rc < 0)
                 brk_log(BRK_LOG_ERROR, "receive failed: %s", zmq_strerror(-rc));
