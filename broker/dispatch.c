@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "../proto/names.h"
 #include "clock.h"
@@ -231,6 +232,18 @@ s_authorise(brk_ctx_t *ctx, brk_request_t *r, int body, size_t len)
     return 0;
 }
 
+void
+brk_op_replayed(brk_request_t *r, int body, uint8_t *reply, size_t len, int status)
+{
+    free(r->reply);
+    r->reply = reply;
+    r->reply_len = len;
+    r->status = status;
+    r->replayed = true;
+    brk_log(BRK_LOG_INFO, "%s retried %s request %llu: answered with the first reply, not done again",
+            r->who.name, brk_op_name(body), (unsigned long long) (r->req ? r->req->id : r->id));
+}
+
 /* A retry of a write already done is answered with its first reply
  * before anything is charged: the rates counted it the first time.
  * Returns 1 if it was, else 0. */
@@ -249,12 +262,7 @@ s_replayed(brk_ctx_t *ctx, brk_request_t *r, const brk_op_t *op, const uint8_t *
     if (!*rtxn || brk_replay_find(ctx->store, *rtxn, r->who.curve, r->id, r->digest, &kept, &kept_len,
                                   &kept_status) != 0)
         return 0;
-    r->reply = kept;
-    r->reply_len = kept_len;
-    r->status = kept_status;
-    r->replayed = true;
-    brk_log(BRK_LOG_INFO, "%s retried %s request %llu: answered with the first reply, not done again",
-            r->who.name, brk_op_name((int) (op - s_ops)), (unsigned long long) r->id);
+    brk_op_replayed(r, (int) (op - s_ops), kept, kept_len, kept_status);
     return 1;
 }
 

@@ -39,6 +39,10 @@ bool brk_op_allowed(int body, int role);
  * protobuf-c allocates anything for it. */
 size_t brk_op_max_bytes(const brk_config_t *cfg, int body);
 
+/* Answer r, a write of operation body, with the reply kept for its first
+ * try (replay.h; r takes reply): it is not done again, nor audited. */
+void brk_op_replayed(brk_request_t *r, int body, uint8_t *reply, size_t len, int status);
+
 /* Receive one request from router into r and check it. Returns 1 if it
  * is ready to reply to (refused, a retry answered from its kept reply, or
  * a read answered by its handler in *rtxn, begun here if need be), 2 if
