@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "deadline.h"
-#include "handle_hold.h"
+#include "hold.h"
 #include "handle_watch.h"
 
 #define KEY_LEN (8 + 1 + BRK_DEADLINE_ID_LEN)

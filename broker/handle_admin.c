@@ -13,7 +13,7 @@
 #include "report.h"
 #include "replay.h"
 #include "handle_admin.h"
-#include "handle_hold.h"
+#include "hold.h"
 #include "handle_watch.h"
 
 int

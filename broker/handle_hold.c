@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Referrals: an IDVA holds an offered unit; the provider's agent accepts
  * (sealing the address to that IDVA) or declines with a reason; a hold no
- * one answers lapses. The broker keeps only ciphertext: the referral note
+ * one answers lapses (hold.h). The broker keeps only ciphertext: the referral note
  * is sealed by the IDVA's client to the provider's agents, the address by
  * the agent to the IDVA. Notes go when the hold closes; the sealed address
  * after address_retention. Every deadline is a key in the store, so a
@@ -14,87 +14,15 @@
 #include "../common/keys.h"
 #include "../proto/names.h"
 #include "deadline.h"
-#include "log.h"
-#include "match.h"
-#include "offer.h"
 #include "handle_agent.h"
 #include "handle_hold.h"
 #include "hold.h"
+#include "log.h"
+#include "match.h"
+#include "offer.h"
 #include "scope.h"
 
 #define HOLD_ID_LEN BRK_DEADLINE_ID_LEN
-
-static int
-s_get_hold(brk_ctx_t *ctx, MDB_txn *txn, const char *id, Haven__Hold **out)
-{
-    return brk_store_get_msg(ctx->store, txn, BRK_DB_HOLDS, id, strlen(id), &haven__hold__descriptor,
-                             (ProtobufCMessage **) out);
-}
-
-static int
-s_put_hold(brk_ctx_t *ctx, MDB_txn *txn, const Haven__Hold *h)
-{
-    return brk_store_put_msg(ctx->store, txn, BRK_DB_HOLDS, h->id, strlen(h->id), &h->base);
-}
-
-/* Set a unit's status (and, for agents' answers, lift its version). */
-static int
-s_set_unit(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, const char *unit, int from_status,
-           int status, uint64_t version)
-{
-    char key[2 * HV_ID_MAX + 2];
-    Haven__Unit *u = NULL;
-    int klen = brk_unit_key(provider, unit, key, sizeof key);
-    int rc = brk_store_get_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen,
-                               &haven__unit__descriptor, (ProtobufCMessage **) &u);
-    if (rc == -ENOENT)
-        return 0;                /* withdrawn meanwhile: nothing to return */
-    if (rc < 0)
-        return rc;
-    if (from_status == 0 || (int) u->status == from_status) {
-        u->status = status;
-        if (version > u->version) {
-            u->has_version = 1;
-            u->version = version;
-        }
-        if (version) {
-            u->has_confirmed_at = 1;
-            u->confirmed_at = ctx->now;      /* staff just answered for it */
-        }
-        rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base);
-        if (rc == 0)
-            rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, provider, unit, NULL);
-    }
-    haven__unit__free_unpacked(u, NULL);
-    return rc;
-}
-
-/* Drop the notes (they were for the provider, and the referral is over). */
-static void
-s_drop_notes(Haven__Hold *h)
-{
-    for (size_t i = 0; i < h->n_notes; i++)
-        haven__sealed__free_unpacked(h->notes[i], NULL);
-    free(h->notes);
-    h->notes = NULL;
-    h->n_notes = 0;
-}
-
-/* Close a hold the table has just taken out of pending (brk_hold_apply):
- * time, notes gone, deadlines moved. */
-static int
-s_close(brk_ctx_t *ctx, MDB_txn *txn, Haven__Hold *h)
-{
-    int rc = brk_deadline_remove(ctx->store, txn, h->expires_at, BRK_DEADLINE_HOLD, h->id);
-    if (rc < 0)
-        return rc;
-    h->has_closed_at = 1;
-    h->closed_at = ctx->now;
-    s_drop_notes(h);
-    if ((rc = s_put_hold(ctx, txn, h)) < 0)
-        return rc;
-    return brk_deadline_add(ctx->store, txn, ctx->now + ctx->cfg->address_retention_s, BRK_DEADLINE_PURGE, h->id);
-}
 
 static int
 s_open_offer(brk_ctx_t *ctx, brk_request_t *r, const char *token, brk_offer_t *o)
@@ -217,42 +145,6 @@ brk_handle_hold_prepare(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     return rc;
 }
 
-typedef struct {
-    const brk_ctx_t *ctx;
-    const char *region;          /* ...or, for on-call, any hold in this region */
-    const uint8_t *idva;         /* count this principal's... */
-    const char *provider;        /* ...or this provider's... */
-    bool pending_only;           /* ...pending holds only */
-    brk_store_list_t list;       /* when collecting */
-    bool collect;
-    size_t count;
-} s_scan_t;
-
-static int
-s_scan_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    s_scan_t *s = arg;
-    Haven__Hold *h = haven__hold__unpack(NULL, vlen, val);
-    if (!h)
-        return -EBADMSG;
-    bool mine = s->idva ? (h->idva_key.len == 32 && memcmp(h->idva_key.data, s->idva, 32) == 0)
-                        : strcmp(h->provider, s->provider) == 0;
-    if (!mine && s->region && *s->region && h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
-        int u = brk_index_find_unit(s->ctx->index, h->provider, h->unit);
-        int district = u >= 0 ? brk_index_unit(s->ctx->index, (uint32_t) u)->district : -1;
-        mine = u >= 0 && strcmp(brk_districts_region_of(s->ctx->districts, district), s->region) == 0;
-    }
-    if (mine && (!s->pending_only || h->state == HAVEN__HOLD_STATE__HOLD_PENDING)) {
-        s->count++;
-        if (s->collect)
-            return brk_store_list_add(&s->list, &h->base);
-    }
-    haven__hold__free_unpacked(h, NULL);
-    return 0;
-}
-
 /* The offer carried the need it answered (household and needs, no places).
  * A provider may have changed its rules since the search (a lower
  * max_boy_age, say): hold only if the unit still takes this household.
@@ -284,6 +176,55 @@ s_still_matches(brk_ctx_t *ctx, brk_request_t *r, const brk_offer_t *o, const Ha
     return 0;
 }
 
+/* Before the unit is looked at: the sender's open holds under their
+ * limit, and the notes sealed only to the provider's agents. Returns 0, or
+ * 1 with a reply packed, or -errno. */
+static int
+s_may_hold(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const Haven__HoldCreate *c, const brk_offer_t *o)
+{
+    brk_hold_scan_t open = { .idva = r->who.curve, .pending_only = true };
+    int rc = brk_holds_scan(ctx, txn, &open);
+    if (rc < 0)
+        return rc;
+    if ((int64_t) open.count >= ctx->cfg->max_holds)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
+                               "you have %zu open holds, the most allowed (limits.max_holds_per_principal); "
+                               "cancel one you no longer need", open.count);
+    for (size_t i = 0; i < c->n_notes; i++) {
+        uint8_t keys[HV_RECIPIENTS_MAX][32];
+        size_t n = brk_principals_agent_keys(ctx->principals, o->provider, keys, HV_RECIPIENTS_MAX);
+        bool known = false;
+        for (size_t k = 0; k < n; k++)
+            known |= memcmp(keys[k], c->notes[i]->recipient.data, 32) == 0;
+        if (!known)
+            return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                                   "the note is sealed to a key that is not one of %s's agents", o->provider);
+    }
+    return 0;
+}
+
+/* The new hold's id. The client may choose it, so its note and its request
+ * can be signed for this very hold before it exists. Returns 0, or 1 with
+ * a reply packed (taken), or -errno. */
+static int
+s_hold_id(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const Haven__HoldCreate *c, char id[HOLD_ID_LEN + 1])
+{
+    if (!c->hold) {
+        uint8_t raw[HOLD_ID_LEN / 2];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(id, HOLD_ID_LEN + 1, raw, sizeof raw);
+        return 0;
+    }
+    Haven__Hold *taken = NULL;
+    snprintf(id, HOLD_ID_LEN + 1, "%s", c->hold);
+    int rc = brk_hold_get(ctx, txn, id, &taken);
+    if (rc == 0) {
+        haven__hold__free_unpacked(taken, NULL);
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold id %s is taken; try again", id);
+    }
+    return rc == -ENOENT ? 0 : rc;
+}
+
 int
 brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
@@ -295,25 +236,8 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     int rc = s_open_offer(ctx, r, c->offer, &o);
     if (rc)
         return rc;
-
-    s_scan_t open = { .idva = r->who.curve, .pending_only = true };
-    if ((rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &open)) < 0)
+    if ((rc = s_may_hold(ctx, txn, r, c, &o)) != 0)
         return rc;
-    if ((int64_t) open.count >= ctx->cfg->max_holds)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
-                               "you have %zu open holds, the most allowed (limits.max_holds_per_principal); "
-                               "cancel one you no longer need", open.count);
-    for (size_t i = 0; i < c->n_notes; i++) {
-        uint8_t keys[HV_RECIPIENTS_MAX][32];
-        size_t n = brk_principals_agent_keys(ctx->principals, o.provider, keys, HV_RECIPIENTS_MAX);
-        bool known = false;
-        for (size_t k = 0; k < n; k++)
-            known |= memcmp(keys[k], c->notes[i]->recipient.data, 32) == 0;
-        if (!known)
-            return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                                   "the note is sealed to a key that is not one of %s's agents", o.provider);
-    }
-
     int klen = brk_unit_key(o.provider, o.unit, key, sizeof key);
     rc = brk_store_get_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &haven__unit__descriptor,
                            (ProtobufCMessage **) &u);
@@ -344,25 +268,9 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         goto out;
     }
 
-    /* The client may choose the id, so its note and its request can be
-     * signed for this very hold before it exists. */
     char id[HOLD_ID_LEN + 1];
-    if (c->hold) {
-        Haven__Hold *taken = NULL;
-        snprintf(id, sizeof id, "%s", c->hold);
-        if ((rc = s_get_hold(ctx, txn, id, &taken)) == 0) {
-            haven__hold__free_unpacked(taken, NULL);
-            rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold id %s is taken; try again", id);
-            goto out;
-        }
-        if (rc != -ENOENT)
-            goto out;
-    } else {
-        uint8_t raw[HOLD_ID_LEN / 2];
-        randombytes_buf(raw, sizeof raw);
-        sodium_bin2hex(id, sizeof id, raw, sizeof raw);
-    }
-
+    if ((rc = s_hold_id(ctx, txn, r, c, id)) != 0)
+        goto out;
     Haven__Hold h = HAVEN__HOLD__INIT;
     h.id = id;
     h.provider = o.provider;
@@ -381,7 +289,7 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     h.created_at = ctx->now;
     h.expires_at = ctx->now + ctx->cfg->hold_ttl_s;
     u->status = HAVEN__UNIT_STATUS__UNIT_HELD;
-    if ((rc = s_put_hold(ctx, txn, &h)) < 0
+    if ((rc = brk_hold_put(ctx, txn, &h)) < 0
         || (rc = brk_deadline_add(ctx->store, txn, h.expires_at, BRK_DEADLINE_HOLD, id)) < 0
         || (rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base)) < 0
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, o.provider, o.unit, NULL)) < 0
@@ -404,7 +312,7 @@ static int
 s_load_own(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const char *id, bool as_agent,
            Haven__Hold **out)
 {
-    int rc = s_get_hold(ctx, txn, id, out);
+    int rc = brk_hold_get(ctx, txn, id, out);
     if (rc == -ENOENT)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no hold %s", id);
     if (rc < 0)
@@ -438,9 +346,9 @@ brk_handle_hold_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         return rc;
     if (brk_hold_apply(h, BRK_HOLD_CANCEL, &why) < 0) {
         rc = s_refuse(r, &why);
-    } else if ((rc = s_close(ctx, txn, h)) == 0
-               && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
-                                   HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0) {
+    } else if ((rc = brk_hold_close(ctx, txn, h)) == 0
+               && (rc = brk_hold_unit_status(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
+                                             HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0) {
         brk_log(BRK_LOG_INFO, "%s cancelled hold %s", r->who.name, h->id);
         snprintf(r->audit.detail, sizeof r->audit.detail, "hold %s", h->id);
         rc = s_reply_hold(ctx, r, h);
@@ -477,13 +385,14 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         Haven__Principal *me = s_principal_record(ctx, txn, r->who.curve);
         h->answered_by = me ? me->certificate : NULL;
         h->address = a->address;
-        rc = s_close(ctx, txn, h);
+        rc = brk_hold_close(ctx, txn, h);
         h->address = NULL;       /* owned by the request */
         h->answered_by = NULL;   /* owned by me */
         if (me)
             haven__principal__free_unpacked(me, NULL);
         if (rc == 0)
-            rc = s_set_unit(ctx, txn, h->provider, h->unit, 0, HAVEN__UNIT_STATUS__UNIT_OCCUPIED, a->version);
+            rc = brk_hold_unit_status(ctx, txn, h->provider, h->unit, 0, HAVEN__UNIT_STATUS__UNIT_OCCUPIED,
+                                      a->version);
         if (rc == 0)
             rc = brk_agent_synced(ctx, txn, r->who.curve, a->version);
         if (rc == 0) {
@@ -519,14 +428,14 @@ brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         h->has_reason = 1;
         h->reason = d->reason;
         h->message = d->message;
-        rc = s_close(ctx, txn, h);
+        rc = brk_hold_close(ctx, txn, h);
         h->message = NULL;       /* owned by the request */
         h->answered_by = NULL;   /* owned by me */
         if (me)
             haven__principal__free_unpacked(me, NULL);
         if (rc == 0)
-            rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
-                            HAVEN__UNIT_STATUS__UNIT_AVAILABLE, d->version);
+            rc = brk_hold_unit_status(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
+                                      HAVEN__UNIT_STATUS__UNIT_AVAILABLE, d->version);
         if (rc == 0)
             rc = brk_agent_synced(ctx, txn, r->who.curve, d->version);
         if (rc == 0) {
@@ -600,15 +509,15 @@ s_reply_holds(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, brk_store_list_t *
 int
 brk_handle_hold_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    s_scan_t s = { .ctx = ctx, .idva = r->who.curve, .collect = true,
+    brk_hold_scan_t s = { .idva = r->who.curve, .collect = true,
                    .pending_only = r->req->hold_list->has_open_only && r->req->hold_list->open_only,
                    .region = r->who.role == HAVEN__ROLE__ROLE_ONCALL ? r->who.region : NULL };
-    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+    int rc = brk_holds_scan(ctx, txn, &s);
     if (rc == 0) {
         /* The IDVA sees where and what, never the notes or the address here. */
         for (size_t i = 0; i < s.list.n; i++) {
             Haven__Hold *h = (Haven__Hold *) s.list.items[i];
-            s_drop_notes(h);
+            brk_hold_drop_notes(h);
             if (h->address) {
                 haven__sealed__free_unpacked(h->address, NULL);
                 h->address = NULL;
@@ -627,7 +536,7 @@ brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     const char *one = r->req->referrals->hold;
     if (brk_check_scope(r, provider))
         return 1;
-    s_scan_t s = { .provider = provider, .collect = true, .pending_only = !one };
+    brk_hold_scan_t s = { .provider = provider, .collect = true, .pending_only = !one };
     int rc;
     if (one) {
         /* One referral in whatever state, so staff are told what became of it. */
@@ -637,7 +546,7 @@ brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             return rc;
         rc = brk_store_list_add(&s.list, &h->base);
     } else {
-        rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+        rc = brk_holds_scan(ctx, txn, &s);
     }
     if (rc == 0) {
         /* Each agent gets only the box sealed to its own key. */
@@ -654,71 +563,6 @@ brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         }
         rc = s_reply_holds(ctx, txn, r, &s.list);
     }
-    brk_store_list_free(&s.list);
-    return rc;
-}
-
-int
-brk_hold_expire(brk_ctx_t *ctx, MDB_txn *txn, const char *id)
-{
-    Haven__Hold *h = NULL;
-    int rc = s_get_hold(ctx, txn, id, &h);
-    if (rc == -ENOENT)
-        return 0;                /* its hold is gone: nothing to lapse */
-    if (rc < 0)
-        return rc;
-    if (brk_hold_apply(h, BRK_HOLD_LAPSE, NULL) == 0) {
-        if ((rc = s_close(ctx, txn, h)) == 0)
-            rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
-                            HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0);
-        brk_log(BRK_LOG_INFO, "hold %s on %s/%s expired unanswered", id, h->provider, h->unit);
-    }
-    haven__hold__free_unpacked(h, NULL);
-    return rc;
-}
-
-int
-brk_hold_purge(brk_ctx_t *ctx, MDB_txn *txn, const char *id)
-{
-    /* the sealed address (or anything else) is kept no longer */
-    int rc = brk_store_del(ctx->store, txn, BRK_DB_HOLDS, id, strlen(id));
-    return rc == -ENOENT ? 0 : rc;
-}
-
-int
-brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out)
-{
-    s_scan_t s = { .ctx = ctx, .idva = key, .collect = true };
-    s.list.desc = &haven__hold__descriptor;
-    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
-    size_t withdrawn = 0;
-    for (size_t i = 0; rc == 0 && i < s.list.n; i++) {
-        Haven__Hold *h = (Haven__Hold *) s.list.items[i];
-        if (brk_hold_apply(h, BRK_HOLD_WITHDRAW, NULL) < 0) {
-            /* An address or message waiting for the revoked key goes now,
-             * not after address_retention: whoever took the key must not
-             * open it from a backup. */
-            if (!h->address && !h->message)
-                continue;
-            if (h->address)
-                haven__sealed__free_unpacked(h->address, NULL);
-            if (h->message)
-                haven__sealed__free_unpacked(h->message, NULL);
-            h->address = h->message = NULL;
-            rc = s_put_hold(ctx, txn, h);
-            continue;
-        }
-        if ((rc = s_close(ctx, txn, h)) == 0
-            && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
-                                HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0
-            && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WITHDRAWN, h->provider, h->id, NULL)) == 0) {
-            brk_log(BRK_LOG_INFO, "hold %s on %s/%s withdrawn: its holder's key was revoked", h->id,
-                    h->provider, h->unit);
-            withdrawn++;
-        }
-    }
-    if (rc == 0)
-        *count_out = withdrawn;
     brk_store_list_free(&s.list);
     return rc;
 }
