@@ -9,7 +9,7 @@
 #define BRK_ALERTS_H
 
 #include <stdint.h>
-#include "request.h"
+#include "ctx.h"
 
 typedef struct brk_alerts brk_alerts_t;
 

@@ -1,1433 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* The broker's event loop.
- *
- * Each poll cycle takes up to batch_max requests. Reads (search, lists,
- * status) are answered at once from the index or a read transaction.
- * Writes are applied in one write transaction, each inside its own nested
- * transaction so a refused request leaves nothing behind; the batch is
- * committed (fsync'd) once, and only then are the writers acknowledged and
- * the in-memory caches refreshed: group commit. */
+/* The broker's life cycle: initialise a data directory, build a broker
+ * from its store (its keys, caches, sockets and the services the context
+ * lends the handlers), and take it apart. loop.c runs it. */
 #include <errno.h>
-#include <fcntl.h>
-#include <glib.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 #include <zmq.h>
-#include "../common/keys.h"
-#include "../proto/names.h"
 #include "../common/conn.h"
+#include "../common/keys.h"
 #include "alerts.h"
-#include "audit.h"
-#include "backup.h"
-#include "guard.h"
-#include "outq.h"
-#include "replay.h"
-#include "watch.h"
-#include "broker.h"
+#include "broker_impl.h"
+#include "clock.h"
+#include "handle_backup.h"
 #include "log.h"
-#include "match.h"
 #include "offer.h"
-#include "request.h"
+#include "refresh.h"
+#include "upkeep.h"
 #include "zap.h"
-
-struct brk_broker {
-    const brk_config_t *cfg;
-    brk_store_t *store;
-    brk_districts_t *districts;
-    brk_index_t *index;
-    brk_principals_t *principals;
-    hv_keys_t *keys;
-    uint8_t *token_key;          /* sodium_malloc'd */
-    brk_audit_key_t *audit_key;  /* derived from broker.key, never stored */
-    int64_t next_head;           /* when to log the next signed audit head */
-    void *zctx;
-    void *zap;
-    void *router;
-    char endpoint[256];
-    brk_request_t *batch;        /* batch_max entries */
-    brk_ctx_t ctx;
-    GHashTable *subs;            /* curve Z85 -> GBytes routing id, for pushes */
-    brk_guard_t *guard;          /* what each principal may cost */
-    brk_outq_t *outq;            /* replies waiting for slow readers */
-    void *monitor;               /* the server socket's connection events */
-    brk_alerts_t *alerts;        /* from standing searches, delivered after the acks */
-    int64_t next_minute;         /* refusals go to the audit log once a minute */
-    brk_backup_t *backup;
-    brk_watches_t *watches;
-    bool unsynced;               /* audit records committed without fsync */
-    int64_t next_expiry;
-};
-
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Close a connection from our side: the I/O thread sees it end and
- * cleans up (libzmq has no call to close one peer of a ROUTER). */
-static void
-s_drop_fd(void *arg, int fd)
-{
-    (void) arg;
-    shutdown(fd, SHUT_RDWR);
-}
-
-/* The broker the subscribe handler records into (there is one per process). */
-static brk_broker_t *s_self;
-
-/* Remember where to push this principal's notifications: the connection
- * it subscribed on. A new subscription replaces the old one. */
-static int
-s_handle_subscribe(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
-{
-    (void) ctx;
-    (void) txn;
-    GBytes *id = g_bytes_new(zmq_msg_data(&r->routing), zmq_msg_size(&r->routing));
-    g_hash_table_replace(s_self->subs, g_strdup(r->who.curve_z85), id);
-    Haven__Reply reply = HAVEN__REPLY__INIT;
-    return brk_reply_ok(r, &reply);
-}
-
-#define BACKUP_CHUNK (512 * 1024)
-
-static int
-s_handle_backup_start(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
-{
-    (void) ctx;
-    (void) txn;
-    char id[17];
-    int rc = brk_backup_start(s_self->backup, id);
-    if (rc == -EBUSY)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                               "a backup is already being made or fetched; try again when it is done (one "
-                               "nobody fetches is discarded a minute after it was last asked for)");
-    if (rc < 0)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "cannot start a backup: %s", strerror(-rc));
-    brk_log(BRK_LOG_INFO, "%s started backup %s", r->who.name, id);
-    Haven__BackupChunk body = HAVEN__BACKUP_CHUNK__INIT;
-    body.backup = id;
-    body.has_ready = 1;
-    Haven__Reply reply = HAVEN__REPLY__INIT;
-    reply.body_case = HAVEN__REPLY__BODY_BACKUP;
-    reply.backup = &body;
-    return brk_reply_ok(r, &reply);
-}
-
-static int
-s_handle_backup_fetch(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
-{
-    (void) ctx;
-    (void) txn;
-    const Haven__BackupFetch *f = r->req->backup_fetch;
-    uint64_t size = 0;
-    uint8_t *buf = malloc(BACKUP_CHUNK);
-    if (!buf)
-        return -ENOMEM;
-    ssize_t n = brk_backup_read(s_self->backup, f->backup, f->offset, buf, BACKUP_CHUNK, &size);
-    int rc;
-    if (n == -ENOENT) {
-        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no backup %s", f->backup);
-    } else if (n < 0 && n != -EAGAIN) {
-        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the backup failed: %s", strerror((int) -n));
-    } else {
-        Haven__BackupChunk body = HAVEN__BACKUP_CHUNK__INIT;
-        body.backup = f->backup;
-        body.has_ready = 1;
-        body.ready = n != -EAGAIN;
-        if (body.ready) {
-            body.has_size = body.has_data = body.has_eof = 1;
-            body.size = size;
-            body.data = (ProtobufCBinaryData) { (size_t) n, buf };
-            body.eof = n == 0;
-        }
-        Haven__Reply reply = HAVEN__REPLY__INIT;
-        reply.body_case = HAVEN__REPLY__BODY_BACKUP;
-        reply.backup = &body;
-        rc = brk_reply_ok(r, &reply);
-    }
-    free(buf);
-    return rc;
-}
-
-static void
-s_push(brk_broker_t *self, const char *z85, const char *event, const char *hold)
-{
-    GBytes *id = g_hash_table_lookup(self->subs, z85);
-    if (!id)
-        return;
-    Haven__Notify n = HAVEN__NOTIFY__INIT;
-    n.event = (char *) event;
-    n.hold = (char *) hold;
-    Haven__Reply reply = HAVEN__REPLY__INIT;
-    reply.status = HAVEN__STATUS__STATUS_OK;
-    reply.body_case = HAVEN__REPLY__BODY_NOTIFY;
-    reply.notify = &n;
-    uint8_t *buf;
-    size_t len;
-    if (hv_pack(&reply.base, &buf, &len) < 0)
-        return;
-    gsize idlen;
-    const void *data = g_bytes_get_data(id, &idlen);
-    if (brk_outq_send(self->outq, data, idlen, z85, buf, len, s_now_ms()) == -EHOSTUNREACH)
-        g_hash_table_remove(self->subs, z85);   /* gone: it will poll when it comes back */
-    free(buf);
-}
-
-static void
-s_push_alert(void *arg, const char *z85, const char *event, const char *id)
-{
-    s_push(arg, z85, event, id);
-}
-
-typedef struct {
-    brk_broker_t *self;
-    const char *hold;
-    const char *event;
-} s_push_arg_t;
-
-static void
-s_push_agent(void *arg, const brk_principal_t *p)
-{
-    s_push_arg_t *a = arg;
-    s_push(a->self, p->curve_z85, a->event, a->hold);
-}
-
-static int64_t
-s_now(void)
-{
-    return (int64_t) time(NULL);
-}
-
-/* ---------------------------------------------------------------- replies */
-
-int
-brk_reply_ok(brk_request_t *r, Haven__Reply *reply)
-{
-    reply->id = r->req ? r->req->id : 0;
-    reply->status = HAVEN__STATUS__STATUS_OK;
-    free(r->reply);
-    r->reply = NULL;
-    r->status = HAVEN__STATUS__STATUS_OK;
-    return hv_pack(&reply->base, &r->reply, &r->reply_len);
-}
-
-
-int
-brk_reply_error(brk_request_t *r, int status, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    Haven__Reply reply = HAVEN__REPLY__INIT;
-    reply.id = r->req ? r->req->id : r->id;
-    reply.status = status;
-    reply.error = text;
-    free(r->reply);
-    r->reply = NULL;
-    r->status = status;
-    /* Out of memory for a few hundred bytes: no reply (s_send_reply
-     * tries a bare INTERNAL one, and logs if even that fails). */
-    if (hv_pack(&reply.base, &r->reply, &r->reply_len) < 0)
-        r->reply = NULL;
-    return 1;
-}
-
-int
-brk_ctx_dirty(brk_ctx_t *ctx, brk_dirty_kind_t kind, const char *provider, const char *unit,
-              const uint8_t *key)
-{
-    if (ctx->n_dirty == ctx->cap_dirty) {
-        size_t cap = ctx->cap_dirty ? ctx->cap_dirty * 2 : 64;
-        void *p = realloc(ctx->dirty, cap * sizeof *ctx->dirty);
-        if (!p)
-            return -ENOMEM;
-        ctx->dirty = p;
-        ctx->cap_dirty = cap;
-    }
-    brk_dirty_t *d = &ctx->dirty[ctx->n_dirty++];
-    memset(d, 0, sizeof *d);
-    d->kind = kind;
-    if (provider)
-        snprintf(d->provider, sizeof d->provider, "%s", provider);
-    if (unit)
-        snprintf(d->unit, sizeof d->unit, "%s", unit);
-    if (key)
-        memcpy(d->key, key, 32);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- caches */
-
-static int
-s_index_unit(brk_broker_t *self, const Haven__Unit *u)
-{
-    const char *code = u->spec->district && *u->spec->district ? u->spec->district : NULL;
-    int prov = brk_index_find_provider(self->index, u->provider);
-    if (prov < 0)
-        return prov;
-    int district = code ? brk_districts_find(self->districts, code)
-                        : brk_index_provider(self->index, (uint32_t) prov)->district;
-    if (district < 0)
-        brk_log(BRK_LOG_WARN, "unit %s/%s: district %s is not in the districts table; "
-                "it will not be offered", u->provider, u->spec->name, code ? code : "?");
-    return brk_index_put_unit(self->index, u, district);
-}
-
-static int
-s_index_unit_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    Haven__Unit *u = haven__unit__unpack(NULL, vlen, val);
-    if (!u)
-        return -EBADMSG;
-    int rc = s_index_unit(arg, u);
-    haven__unit__free_unpacked(u, NULL);
-    return rc;
-}
-
-static int
-s_index_provider(brk_broker_t *self, const Haven__Provider *p)
-{
-    int district = brk_districts_find(self->districts, p->district);
-    if (district < 0)
-        brk_log(BRK_LOG_WARN, "provider %s: district %s is not in the districts table",
-                p->id, p->district);
-    int rc = brk_index_put_provider(self->index, p, district);
-    return rc < 0 ? rc : 0;
-}
-
-static int
-s_index_provider_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    Haven__Provider *p = haven__provider__unpack(NULL, vlen, val);
-    if (!p)
-        return -EBADMSG;
-    int rc = s_index_provider(arg, p);
-    haven__provider__free_unpacked(p, NULL);
-    return rc;
-}
-
-static int
-s_principal_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    Haven__Principal *p = haven__principal__unpack(NULL, vlen, val);
-    if (!p)
-        return -EBADMSG;
-    int rc = brk_principals_put(arg, p);
-    haven__principal__free_unpacked(p, NULL);
-    return rc;
-}
-
-/* Units of these kinds are never shown to this role. */
-static uint32_t
-s_hidden_kinds(int role)
-{
-    return role == HAVEN__ROLE__ROLE_ONCALL ? 0 : 1u << HAVEN__KIND__KIND_EMERGENCY;
-}
-
-static int
-s_watch_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    brk_broker_t *self = arg;
-    Haven__Watch *w = haven__watch__unpack(NULL, vlen, val);
-    if (!w)
-        return -EBADMSG;
-    const brk_principal_t *p = w->principal_key.len == 32
-        ? brk_principals_find(self->principals, w->principal_key.data) : NULL;
-    int rc = brk_watches_put(self->watches, w, self->districts, s_hidden_kinds(p ? p->role : 0));
-    if (rc < 0)
-        brk_log(BRK_LOG_WARN, "watch %s cannot be compiled (%s); it is ignored", w->id, strerror(-rc));
-    haven__watch__free_unpacked(w, NULL);
-    return 0;
-}
-
-/* What the index had for a unit before a refresh, to tell which watches
- * it newly matches after (design.md section 7). */
-typedef struct {
-    char unit[HV_ID_MAX + 1];
-    bool had;                    /* it was offered (available) */
-    brk_avail_t before;
-} s_snap_t;
-
-static void
-s_snap(brk_broker_t *self, const char *provider, const char *unit, s_snap_t *snap)
-{
-    snprintf(snap->unit, sizeof snap->unit, "%s", unit);
-    snap->had = false;
-    int idx = brk_index_find_unit(self->index, provider, unit);
-    if (idx < 0)
-        return;
-    const brk_unit_t *u = brk_index_unit(self->index, (uint32_t) idx);
-    if (u->avail_pos == UINT32_MAX)
-        return;
-    size_t n;
-    snap->before = brk_index_available(self->index, &n)[u->avail_pos];
-    snap->had = true;
-}
-
-/* Would every watch read these two entries alike at now? Only what
- * matching reads counts: a confirmation of a fresh unit changes its
- * dates but nothing a watch decides on. */
-static bool
-s_same_for_watches(const brk_avail_t *a, const brk_avail_t *b, int64_t now)
-{
-    return a->cls == b->cls && a->district == b->district && a->features == b->features
-           && a->max_occupants == b->max_occupants && a->specialist == b->specialist
-           && a->available_from == b->available_from && (a->stale_at < now) == (b->stale_at < now);
-}
-
-/* A watch fires when a unit newly matches it: it became available, a
- * confirmation made it fresh, or its rules or catalog entry changed to
- * fit. Units whose entry reads the same are not matched at all, so a
- * confirmation of fresh units costs no matching. */
-static void
-s_watches_after(brk_broker_t *self, const char *provider, const s_snap_t *snap)
-{
-    int idx = brk_index_find_unit(self->index, provider, snap->unit);
-    if (idx < 0)
-        return;
-    const brk_unit_t *u = brk_index_unit(self->index, (uint32_t) idx);
-    if (u->avail_pos == UINT32_MAX)
-        return;
-    size_t n;
-    const brk_avail_t *after = &brk_index_available(self->index, &n)[u->avail_pos];
-    int64_t now = s_now();
-    if (snap->had && s_same_for_watches(&snap->before, after, now))
-        return;
-    brk_alerts_begin_unit(self->alerts, provider, snap->unit);
-    brk_watches_match_new(self->watches, self->index, snap->had ? &snap->before : NULL, after, now,
-                          brk_alerts_on_match, self->alerts);
-}
-
-/* A provider's units as the index had them before its refresh. */
-typedef struct {
-    brk_broker_t *self;
-    const char *provider;
-    s_snap_t *snaps;
-    size_t n, cap;
-} s_provider_snap_t;
-
-static int
-s_provider_unit_snap(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) val;
-    (void) vlen;
-    s_provider_snap_t *ps = arg;
-    size_t plen = strlen(ps->provider) + 1;
-    if (klen <= plen || klen - plen > HV_ID_MAX)
-        return 0;
-    if (ps->n == ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 16;
-        void *p = realloc(ps->snaps, cap * sizeof *ps->snaps);
-        if (!p)
-            return -ENOMEM;
-        ps->snaps = p;
-        ps->cap = cap;
-    }
-    char unit[HV_ID_MAX + 1];
-    snprintf(unit, sizeof unit, "%.*s", (int) (klen - plen), (const char *) key + plen);
-    s_snap(ps->self, ps->provider, unit, &ps->snaps[ps->n++]);
-    return 0;
-}
-
-/* Bring the caches in line with what a committed batch changed. */
-static void
-s_refresh(brk_broker_t *self)
-{
-    MDB_txn *txn = NULL;
-    char key[2 * HV_ID_MAX + 2];
-    if (self->ctx.n_dirty == 0)
-        return;
-    int rc = brk_store_begin(self->store, NULL, false, &txn);
-    for (size_t i = 0; rc == 0 && i < self->ctx.n_dirty; i++) {
-        const brk_dirty_t *d = &self->ctx.dirty[i];
-        const void *val;
-        size_t vlen;
-        switch (d->kind) {
-        case BRK_DIRTY_PRINCIPAL: {
-            rc = brk_store_get(self->store, txn, BRK_DB_PRINCIPALS, d->key, 32, &val, &vlen);
-            if (rc == 0)
-                rc = s_principal_record(self->principals, NULL, 0, val, vlen);
-            const brk_principal_t *p = rc == 0 ? brk_principals_find(self->principals, d->key) : NULL;
-            if (p && p->revoked) {
-                /* Revocation ends everything the key had: no more pushes,
-                 * and its connections are closed now, not at its next
-                 * request. */
-                g_hash_table_remove(self->subs, p->curve_z85);
-                brk_guard_conn_each_to_drop(self->guard, 0, 0, p->curve_z85, s_drop_fd, NULL);
-            }
-            break;
-        }
-        case BRK_DIRTY_PROVIDER: {
-            /* A confirmation or a resync makes stale units fresh, and a
-             * catalog may change what they fit: watches they now match fire. */
-            s_provider_snap_t ps = { self, d->provider, NULL, 0, 0 };
-            bool watching = brk_watches_count(self->watches) > 0;
-            if (watching)
-                rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider, strlen(d->provider) + 1,
-                                    s_provider_unit_snap, &ps);
-            if (rc == 0)
-                rc = brk_store_get(self->store, txn, BRK_DB_PROVIDERS, d->provider,
-                                   strlen(d->provider), &val, &vlen);
-            if (rc == 0)
-                rc = s_index_provider_record(self, NULL, 0, val, vlen);
-            if (rc == 0)
-                rc = brk_store_each(self->store, txn, BRK_DB_UNITS, d->provider,
-                                    strlen(d->provider) + 1, s_index_unit_record, self);
-            for (size_t k = 0; rc == 0 && k < ps.n; k++)
-                s_watches_after(self, d->provider, &ps.snaps[k]);
-            free(ps.snaps);
-            break;
-        }
-        case BRK_DIRTY_REFERRAL:
-        case BRK_DIRTY_WITHDRAWN: {
-            s_push_arg_t a = { self, d->unit, d->kind == BRK_DIRTY_REFERRAL ? "referral" : "withdrawn" };
-            brk_principals_each_agent(self->principals, d->provider, s_push_agent, &a);
-            break;
-        }
-        case BRK_DIRTY_WATCH:
-            rc = brk_store_get(self->store, txn, BRK_DB_WATCHES, d->unit, strlen(d->unit), &val, &vlen);
-            if (rc == 0)
-                rc = s_watch_record(self, NULL, 0, val, vlen);
-            else if (rc == -ENOENT) {
-                brk_watches_del(self->watches, d->unit);
-                brk_alerts_forget_watch(self->alerts, d->unit);
-                rc = 0;
-            }
-            break;
-        case BRK_DIRTY_UNIT: {
-            int klen = brk_unit_key(d->provider, d->unit, key, sizeof key);
-            bool watching = brk_watches_count(self->watches) > 0;
-            s_snap_t snap;
-            if (watching)
-                s_snap(self, d->provider, d->unit, &snap);
-            rc = brk_store_get(self->store, txn, BRK_DB_UNITS, key, (size_t) klen, &val, &vlen);
-            if (rc == 0)
-                rc = s_index_unit_record(self, NULL, 0, val, vlen);
-            if (rc == 0 && watching)
-                s_watches_after(self, d->provider, &snap);
-            else if (rc == -ENOENT) {
-                brk_index_del_unit(self->index, d->provider, d->unit);
-                rc = 0;
-            }
-            break;
-        }
-        }
-    }
-    if (txn)
-        brk_store_abort(txn);
-    if (rc != 0)
-        brk_log(BRK_LOG_ERROR, "refreshing the search index failed: %s", strerror(-rc));
-    self->ctx.n_dirty = 0;
-}
-
-/* ---------------------------------------------------------------- dispatch */
-
-typedef struct {
-    brk_handler_t fn;
-    bool write;
-    uint32_t roles;              /* bit per Haven__Role */
-    /* Runs in a nested transaction of its own, so a refusal after a
-     * partial write leaves nothing behind. The hot, simple updates
-     * (unit_set, confirm) refuse before they write and skip it: LMDB's
-     * nested transactions allocate megabytes each. */
-    bool nested;
-    /* Reads the in-memory index only: no read transaction to open. */
-    bool index_only;
-    /* A write whose reply is not kept for retries: repeating it is
-     * harmless by itself (versions, acknowledgements), and it comes at
-     * machine rates that would fill the store with replies. */
-    bool no_replay;
-} s_op_t;
-
-#define ROLE(r) (1u << HAVEN__ROLE__ROLE_##r)
-#define ANY_ROLE (ROLE(AGENT) | ROLE(IDVA) | ROLE(ONCALL) | ROLE(ADMIN))
-
-static const s_op_t *
-s_op(int body)
-{
-    static const s_op_t ping = { brk_handle_ping, false, ANY_ROLE };
-    static const s_op_t provider_add = { brk_handle_provider_add, true, ROLE(ADMIN), true };
-    static const s_op_t provider_list = { brk_handle_provider_list, false, ROLE(ADMIN) };
-    static const s_op_t principal_add = { brk_handle_principal_add, true, ROLE(ADMIN), true };
-    static const s_op_t principal_list = { brk_handle_principal_list, false, ROLE(ADMIN) };
-    static const s_op_t principal_revoke = { brk_handle_principal_revoke, true, ROLE(ADMIN), true };
-    static const s_op_t principal_certify = { brk_handle_principal_certify, true, ROLE(ADMIN), true };
-    static const s_op_t publish = { brk_handle_publish, true, ROLE(AGENT), true };
-    static const s_op_t unit_set = { brk_handle_unit_set, true, ROLE(AGENT), false, false, true };
-    static const s_op_t confirm = { brk_handle_confirm, true, ROLE(AGENT), false, false, true };
-    static const s_op_t agent_status = { brk_handle_agent_status, false, ROLE(AGENT) };
-    static const s_op_t agent_sync = { brk_handle_agent_sync, false, ROLE(AGENT) };
-    static const s_op_t agent_resynced = { brk_handle_agent_resynced, true, ROLE(AGENT), false, false, true };
-    static const s_op_t search = { brk_handle_search, false, ROLE(IDVA) | ROLE(ONCALL), false, true };
-    static const s_op_t hold_prepare = { brk_handle_hold_prepare, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t hold_create = { brk_handle_hold_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
-    static const s_op_t hold_list = { brk_handle_hold_list, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t hold_cancel = { brk_handle_hold_cancel, true, ROLE(IDVA) | ROLE(ONCALL), true };
-    static const s_op_t hold_address = { brk_handle_hold_address, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t referrals = { brk_handle_referrals, false, ROLE(AGENT) };
-    static const s_op_t accept = { brk_handle_accept, true, ROLE(AGENT), true };
-    static const s_op_t decline = { brk_handle_decline, true, ROLE(AGENT), true };
-    static const s_op_t subscribe = { s_handle_subscribe, false, ANY_ROLE };
-    static const s_op_t backup_start = { s_handle_backup_start, false, ROLE(ADMIN) };
-    static const s_op_t watch_create = { brk_handle_watch_create, true, ROLE(IDVA) | ROLE(ONCALL), true };
-    static const s_op_t watch_list = { brk_handle_watch_list, false, ROLE(IDVA) | ROLE(ONCALL) };
-    static const s_op_t watch_cancel = { brk_handle_watch_cancel, true, ROLE(IDVA) | ROLE(ONCALL), true };
-    /* listing is a read; an acknowledgement (ack > 0) is a write (s_receive) */
-    static const s_op_t inbox = { brk_handle_inbox, false, ROLE(IDVA) | ROLE(ONCALL), true, false, true };
-    static const s_op_t audit_verify = { brk_handle_audit_verify, false, ROLE(ADMIN) };
-    static const s_op_t audit_show = { brk_handle_audit_show, false, ROLE(ADMIN) };
-    static const s_op_t report = { brk_handle_report, false, ROLE(ADMIN) };
-    static const s_op_t backup_fetch = { s_handle_backup_fetch, false, ROLE(ADMIN) };
-    switch (body) {
-    case HAVEN__REQUEST__BODY_PING: return &ping;
-    case HAVEN__REQUEST__BODY_PROVIDER_ADD: return &provider_add;
-    case HAVEN__REQUEST__BODY_PROVIDER_LIST: return &provider_list;
-    case HAVEN__REQUEST__BODY_PRINCIPAL_ADD: return &principal_add;
-    case HAVEN__REQUEST__BODY_PRINCIPAL_LIST: return &principal_list;
-    case HAVEN__REQUEST__BODY_PRINCIPAL_REVOKE: return &principal_revoke;
-    case HAVEN__REQUEST__BODY_PRINCIPAL_CERTIFY: return &principal_certify;
-    case HAVEN__REQUEST__BODY_PUBLISH: return &publish;
-    case HAVEN__REQUEST__BODY_UNIT_SET: return &unit_set;
-    case HAVEN__REQUEST__BODY_CONFIRM: return &confirm;
-    case HAVEN__REQUEST__BODY_AGENT_STATUS: return &agent_status;
-    case HAVEN__REQUEST__BODY_AGENT_SYNC: return &agent_sync;
-    case HAVEN__REQUEST__BODY_AGENT_RESYNCED: return &agent_resynced;
-    case HAVEN__REQUEST__BODY_SEARCH: return &search;
-    case HAVEN__REQUEST__BODY_HOLD_PREPARE: return &hold_prepare;
-    case HAVEN__REQUEST__BODY_HOLD_CREATE: return &hold_create;
-    case HAVEN__REQUEST__BODY_HOLD_LIST: return &hold_list;
-    case HAVEN__REQUEST__BODY_HOLD_CANCEL: return &hold_cancel;
-    case HAVEN__REQUEST__BODY_HOLD_ADDRESS: return &hold_address;
-    case HAVEN__REQUEST__BODY_REFERRALS: return &referrals;
-    case HAVEN__REQUEST__BODY_ACCEPT: return &accept;
-    case HAVEN__REQUEST__BODY_DECLINE: return &decline;
-    case HAVEN__REQUEST__BODY_SUBSCRIBE: return &subscribe;
-    case HAVEN__REQUEST__BODY_BACKUP_START: return &backup_start;
-    case HAVEN__REQUEST__BODY_WATCH_CREATE: return &watch_create;
-    case HAVEN__REQUEST__BODY_WATCH_LIST: return &watch_list;
-    case HAVEN__REQUEST__BODY_WATCH_CANCEL: return &watch_cancel;
-    case HAVEN__REQUEST__BODY_INBOX: return &inbox;
-    case HAVEN__REQUEST__BODY_AUDIT_VERIFY: return &audit_verify;
-    case HAVEN__REQUEST__BODY_AUDIT_SHOW: return &audit_show;
-    case HAVEN__REQUEST__BODY_REPORT: return &report;
-    case HAVEN__REQUEST__BODY_BACKUP_FETCH: return &backup_fetch;
-    default: return NULL;
-    }
-}
-
-static const char *
-s_op_name(int body)
-{
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field(&haven__request__descriptor, (unsigned) body);
-    return f ? f->name : "unknown";
-}
-
-static void
-s_send_reply(brk_broker_t *self, brk_request_t *r)
-{
-    if (!r->reply)
-        brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the broker failed to handle the request");
-    if (!r->reply) {
-        brk_log(BRK_LOG_ERROR, "no reply could be made for %s (out of memory); the client will retry",
-                r->who.name[0] ? r->who.name : "an unknown key");
-        return;
-    }
-    /* ROUTER_MANDATORY and DONTWAIT: a vanished or stuck peer costs us an
-     * error here (or a bounded wait in the outq), never a blocked loop. */
-    int rc = brk_outq_send(self->outq, zmq_msg_data(&r->routing), zmq_msg_size(&r->routing), r->who.curve_z85,
-                           r->reply, r->reply_len, s_now_ms());
-    if (rc < 0)
-        brk_log(BRK_LOG_DEBUG, "reply to %s dropped: %s", r->who.name[0] ? r->who.name : "an unknown key",
-                rc == -ENOBUFS ? "too many replies wait for it (limits.queued_reply_mb)" : zmq_strerror(-rc));
-}
-
-static void
-s_request_clear(brk_request_t *r)
-{
-    zmq_msg_close(&r->routing);
-    if (r->req)
-        haven__request__free_unpacked(r->req, NULL);
-    free(r->reply);
-    memset(r, 0, sizeof *r);
-}
-
-/* The most bytes a request of this operation can take when it is valid:
- * checked before protobuf-c allocates anything for it. */
-static size_t
-s_op_max_bytes(const brk_config_t *cfg, int body)
-{
-    switch (body) {
-    case HAVEN__REQUEST__BODY_PUBLISH:
-        return (size_t) cfg->max_units_per_catalog * HV_UNIT_WIRE_BYTES + 8192;
-    case HAVEN__REQUEST__BODY_HOLD_CREATE:
-        return HV_RECIPIENTS_MAX * (HV_NOTE_MAX + HV_SEAL_OVERHEAD + 2 * HV_KEY_BYTES + HV_SIGNATURE_BYTES + 32)
-               + HV_TOKEN_MAX + HV_SIGNATURE_BYTES + 128;
-    case HAVEN__REQUEST__BODY_ACCEPT:
-    case HAVEN__REQUEST__BODY_DECLINE:
-        return HV_ADDRESS_MAX + HV_SEAL_OVERHEAD + 2 * HV_KEY_BYTES + HV_SIGNATURE_BYTES + 512;
-    case HAVEN__REQUEST__BODY_SEARCH:
-    case HAVEN__REQUEST__BODY_WATCH_CREATE:
-        return 16384;
-    default:
-        return 4096;
-    }
-}
-
-/* Refuse a request before its handler: a reply, a counted refusal (the
- * audit log gets these aggregated per key per minute), and a log line. */
-static int
-s_refuse(brk_broker_t *self, brk_request_t *r, brk_refusal_t why, int status, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int
-s_refuse(brk_broker_t *self, brk_request_t *r, brk_refusal_t why, int status, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    brk_reply_error(r, status, "%s", text);
-    r->refused = true;
-    brk_guard_refused(self->guard, r->who.name[0] ? r->who.name : NULL, why);
-    brk_log(BRK_LOG_DEBUG, "refused a request from %s: %s", r->who.name[0] ? r->who.name : "an unknown key",
-            text);
-    return 1;
-}
-
-/* Receive one request into r. Returns 1 if it is ready to reply to (an
- * error or a read already answered), 2 if it is a write to apply, 0 if
- * nothing was waiting, -errno on socket failure.
- *
- * Everything a request may cost is checked before it is decoded: who
- * sent it, whether their role may do that operation at all, its size
- * against the operation's cap, their requests in this cycle and their
- * rates. Only then does protobuf-c allocate, within the batch's budget. */
-static int
-s_receive(brk_broker_t *self, brk_request_t *r, MDB_txn **rtxn)
-{
-    zmq_msg_t payload;
-    memset(r, 0, sizeof *r);
-    zmq_msg_init(&r->routing);
-    if (zmq_msg_recv(&r->routing, self->router, ZMQ_DONTWAIT) < 0) {
-        int e = errno;
-        zmq_msg_close(&r->routing);
-        return e == EAGAIN ? 0 : -e;
-    }
-    zmq_msg_init(&payload);
-    int frames = 1;
-    if (zmq_msg_more(&r->routing)) {
-        /* The frames of one message arrive together: a failure here is
-         * the context ending (or a libzmq fault), not a slow peer. */
-        if (zmq_msg_recv(&payload, self->router, 0) < 0) {
-            int e = errno;
-            zmq_msg_close(&payload);
-            zmq_msg_close(&r->routing);
-            return -e;
-        }
-        frames++;
-        int more = zmq_msg_more(&payload);
-        while (more) {           /* drain extra frames; the request is refused below */
-            zmq_msg_t extra;
-            zmq_msg_init(&extra);
-            if (zmq_msg_recv(&extra, self->router, 0) < 0) {
-                int e = errno;
-                zmq_msg_close(&extra);
-                zmq_msg_close(&payload);
-                zmq_msg_close(&r->routing);
-                return -e;
-            }
-            more = zmq_msg_more(&extra);
-            zmq_msg_close(&extra);
-            frames++;
-        }
-    }
-    /* Connection metadata rides on frames that came from the peer, not on
-     * the routing id the ROUTER made up. */
-    const char *uid = frames > 1 ? zmq_msg_gets(&payload, "User-Id") : NULL;
-    int fd = frames > 1 ? zmq_msg_get(&payload, ZMQ_SRCFD) : -1;
-    const brk_principal_t *who = brk_principals_find_z85(self->principals, uid);
-    const uint8_t *data = zmq_msg_data(&payload);
-    size_t len = zmq_msg_size(&payload);
-    int rc = 1;
-    if (!who) {
-        /* ZAP admitted the key, so it was removed since: refuse. */
-        s_refuse(self, r, BRK_REFUSE_UNKNOWN_KEY, HAVEN__STATUS__STATUS_FORBIDDEN, "this key is not registered");
-        goto out;
-    }
-    r->who = *who;
-    /* Every request counts, refused or not: the one that brings a key to
-     * requests_in_flight ends the cycle, so no connection's replies in one
-     * cycle outnumber what it may queue (queued_replies). */
-    if (!brk_guard_take(self->guard, who->curve_z85)) {
-        s_refuse(self, r, BRK_REFUSE_IN_FLIGHT, HAVEN__STATUS__STATUS_LIMIT,
-                 "too many requests at once from this key (limits.requests_in_flight is %lld); "
-                 "wait for the answers before sending more", (long long) self->cfg->requests_in_flight);
-        goto out;
-    }
-    if (who->revoked) {
-        s_refuse(self, r, BRK_REFUSE_REVOKED, HAVEN__STATUS__STATUS_FORBIDDEN,
-                 "this key (%s) has been revoked; ask your Haven administrator", who->name);
-        if (fd >= 0)
-            s_drop_fd(NULL, fd);
-        goto out;
-    }
-    if (fd >= 0 && brk_guard_conn_attach(self->guard, fd, who->curve_z85, who->name) < 0) {
-        s_refuse(self, r, BRK_REFUSE_CONNECTIONS, HAVEN__STATUS__STATUS_LIMIT,
-                 "this key already has %lld connections open (limits.connections_per_key); close one",
-                 (long long) self->cfg->connections_per_key);
-        s_drop_fd(NULL, fd);
-        goto out;
-    }
-    if (frames != 2) {
-        s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                 "a request is exactly one frame; this one had %d", frames - 1);
-        goto out;
-    }
-    int body = 0;
-    if (hv_request_peek(data, len, &r->id, &body) < 0) {
-        s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                 "the message is not a valid Haven request");
-        goto out;
-    }
-    /* No operation (or an unknown one): small, so decode it for the
-     * validator's sentence (an unknown field, no operation). */
-    const s_op_t *op = body ? s_op(body) : NULL;
-    if (body && (!op || !(op->roles & (1u << who->role)))) {
-        s_refuse(self, r, BRK_REFUSE_ROLE, HAVEN__STATUS__STATUS_FORBIDDEN, "the %s role may not %s",
-                 hv_role_name(who->role), s_op_name(body));
-        goto out;
-    }
-    size_t cap = s_op_max_bytes(self->cfg, body);
-    if (len > cap) {
-        s_refuse(self, r, BRK_REFUSE_SIZE, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                 "a %s request is at most %zu bytes; this one has %zu", s_op_name(body), cap, len);
-        goto out;
-    }
-    /* A retry of a write already done is answered with its first reply
-     * before anything is charged: the rates counted it the first time. */
-    if (op && op->write && !op->no_replay) {
-        brk_replay_digest(data, len, r->digest);
-        if (!*rtxn && brk_store_begin(self->store, NULL, false, rtxn) < 0)
-            *rtxn = NULL;        /* looked for again in the batch's write */
-        uint8_t *kept = NULL;
-        size_t kept_len = 0;
-        int kept_status = 0;
-        if (*rtxn && brk_replay_find(self->store, *rtxn, who->curve, r->id, r->digest, &kept, &kept_len,
-                                     &kept_status) == 0) {
-            r->reply = kept;
-            r->reply_len = kept_len;
-            r->status = kept_status;
-            r->replayed = true;
-            brk_log(BRK_LOG_INFO, "%s retried %s request %llu: answered with the first reply, not done again",
-                    who->name, s_op_name(body), (unsigned long long) r->id);
-            goto out;
-        }
-    }
-    int64_t now_ms = s_now_ms();
-    if (body == HAVEN__REQUEST__BODY_SEARCH
-        && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_SEARCH, now_ms)) {
-        s_refuse(self, r, BRK_REFUSE_RATE, HAVEN__STATUS__STATUS_LIMIT,
-                 "too many searches: at most %lld a minute (limits.searches_per_minute); "
-                 "try again in a few seconds", (long long) self->cfg->searches_per_minute);
-        goto out;
-    }
-    if (op && op->write && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_WRITE, now_ms)) {
-        s_refuse(self, r, BRK_REFUSE_RATE, HAVEN__STATUS__STATUS_LIMIT,
-                 "too many changes: at most %lld a minute (limits.writes_per_minute); "
-                 "try again in a few seconds", (long long) self->cfg->writes_per_minute);
-        goto out;
-    }
-    if (body == HAVEN__REQUEST__BODY_HOLD_CREATE
-        && !brk_guard_rate(self->guard, who->curve_z85, BRK_RATE_HOLD, now_ms)) {
-        s_refuse(self, r, BRK_REFUSE_RATE, HAVEN__STATUS__STATUS_LIMIT,
-                 "too many holds: at most %lld an hour (limits.holds_per_hour), because each one "
-                 "calls a refuge; cancel none, answer the ones you have, or ask your administrator",
-                 (long long) self->cfg->holds_per_hour);
-        goto out;
-    }
-    char err[256];
-    uint64_t id;
-    int drc = hv_request_decode_alloc(data, len, brk_guard_allocator(self->guard), &r->req, &id, err, sizeof err);
-    if (drc < 0) {
-        r->id = id ? id : r->id;
-        s_refuse(self, r, drc == -ENOMEM ? BRK_REFUSE_MEMORY : BRK_REFUSE_MALFORMED,
-                 drc == -ENOMEM ? HAVEN__STATUS__STATUS_LIMIT : HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
-        goto out;
-    }
-    if (!op) {                   /* the validator refuses a request with no operation */
-        s_refuse(self, r, BRK_REFUSE_MALFORMED, HAVEN__STATUS__STATUS_BAD_REQUEST, "the request has no operation");
-        goto out;
-    }
-    if (op->write || (body == HAVEN__REQUEST__BODY_INBOX && r->req->inbox->has_ack && r->req->inbox->ack)) {
-        rc = 2;
-        goto out;
-    }
-    if (!*rtxn && !op->index_only) {
-        int trc = brk_store_begin(self->store, NULL, false, rtxn);
-        if (trc < 0) {
-            brk_log(BRK_LOG_ERROR, "cannot begin a read transaction: %s", strerror(-trc));
-            goto out;            /* s_send_reply turns the missing reply into INTERNAL */
-        }
-    }
-    self->ctx.now = s_now();
-    int hrc = op->fn(&self->ctx, *rtxn, r);
-    if (hrc < 0)
-        brk_log(BRK_LOG_ERROR, "%s failed: %s", s_op_name(r->req->body_case), strerror(-hrc));
-out:
-    zmq_msg_close(&payload);
-    return rc;
-}
-
-
-/* The audit record for a request: who, what, the outcome, and the flags
- * its handler noted. Never free text. */
-static bool
-s_audited(const brk_request_t *r)
-{
-    if (r->refused || r->replayed)
-        return false;            /* counted, and audited once a minute per key; a retry did nothing */
-    if (!r->req)
-        return true;
-    switch (r->req->body_case) {
-    case HAVEN__REQUEST__BODY_PING:
-    case HAVEN__REQUEST__BODY_SUBSCRIBE:
-    case HAVEN__REQUEST__BODY_BACKUP_FETCH:
-    case HAVEN__REQUEST__BODY_AGENT_SYNC:   /* every agent contact asks; a resync is audited */
-        return false;
-    default:
-        return true;
-    }
-}
-
-static int
-s_audit(brk_broker_t *self, MDB_txn *txn, const brk_request_t *r)
-{
-    Haven__AuditRecord rec = HAVEN__AUDIT_RECORD__INIT;
-    rec.has_at = rec.has_role = rec.has_outcome = 1;
-    rec.at = self->ctx.now;
-    rec.principal = (char *) (r->who.name[0] ? r->who.name : "(unknown key)");
-    rec.role = r->who.role;
-    rec.action = (char *) (r->req ? s_op_name(r->req->body_case) : "malformed");
-    rec.outcome = r->status;
-    if (r->audit.detail[0])
-        rec.detail = (char *) r->audit.detail;
-    if (r->audit.search) {
-        rec.has_dims = rec.has_matching = rec.has_limit = 1;
-        rec.dims = r->audit.dims;
-        rec.region = (char *) r->audit.region;
-        rec.matching = r->audit.matching;
-        rec.limit = r->audit.limit;
-        rec.relax = (char *) r->audit.relax;
-    }
-    if (r->audit.reason) {
-        rec.has_reason = rec.has_kind = 1;
-        rec.reason = r->audit.reason;
-        rec.kind = r->audit.kind;
-    }
-    return brk_audit_append(self->audit_key, self->store, txn, &rec);
-}
-
-/* Was the sender revoked earlier in this same batch? The principal cache
- * follows only after the commit, so a write queued behind its sender's
- * revocation must be checked against the transaction. */
-static bool
-s_revoked_in_batch(brk_broker_t *self, MDB_txn *txn, const brk_request_t *r)
-{
-    bool touched = false;
-    for (size_t i = 0; i < self->ctx.n_dirty && !touched; i++)
-        touched = self->ctx.dirty[i].kind == BRK_DIRTY_PRINCIPAL
-                  && memcmp(self->ctx.dirty[i].key, r->who.curve, 32) == 0;
-    if (!touched)
-        return false;
-    Haven__Principal *p = NULL;
-    if (brk_store_get_msg(self->store, txn, BRK_DB_PRINCIPALS, r->who.curve, 32, &haven__principal__descriptor,
-                          (ProtobufCMessage **) &p) < 0)
-        return true;             /* gone or unreadable: refuse */
-    bool revoked = p->has_revoked && p->revoked;
-    haven__principal__free_unpacked(p, NULL);
-    return revoked;
-}
-
-/* A write whose request id and bytes match one answered before (its reply
- * was lost): the first reply again, and nothing done. Returns 1 if so, 0
- * if it is new, or -errno. */
-static int
-s_replay(brk_broker_t *self, MDB_txn *txn, brk_request_t *r)
-{
-    uint8_t *reply = NULL;
-    size_t len = 0;
-    int status = 0;
-    int rc = brk_replay_find(self->store, txn, r->who.curve, r->req->id, r->digest, &reply, &len, &status);
-    if (rc == -ENOENT)
-        return 0;
-    if (rc < 0)
-        return rc;
-    free(r->reply);
-    r->reply = reply;
-    r->reply_len = len;
-    r->status = status;
-    r->replayed = true;
-    brk_log(BRK_LOG_INFO, "%s retried %s request %llu: answered with the first reply, not done again",
-            r->who.name, s_op_name(r->req->body_case), (unsigned long long) r->req->id);
-    return 1;
-}
-
-/* Apply the batch's writes and record every request in the audit log, in
- * one transaction; on MDB_MAP_FULL, grow the map and do it all again (the
- * dead transaction kept nothing). */
-static void
-s_apply(brk_broker_t *self, brk_request_t *batch, const bool *write, size_t n)
-{
-    int rc;
-    size_t n_writes = 0;
-    for (size_t i = 0; i < n; i++)
-        n_writes += write[i];
-    for (int attempt = 0; attempt < 8; attempt++) {
-        MDB_txn *txn = NULL;
-        self->ctx.n_dirty = 0;
-        self->ctx.now = s_now();
-        rc = brk_store_begin(self->store, NULL, true, &txn);
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            brk_request_t *r = &batch[i];
-            r->replayed = false;
-            if (write[i] && s_revoked_in_batch(self, txn, r)) {
-                brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
-                                "this key (%s) has been revoked; ask your Haven administrator", r->who.name);
-            } else if (write[i] && !s_op(r->req->body_case)->no_replay && (rc = s_replay(self, txn, r)) != 0) {
-                if (rc < 0)
-                    break;
-                rc = 0;          /* a retry: answered with the first reply */
-            } else if (write[i]) {
-                const s_op_t *op = s_op(r->req->body_case);
-                MDB_txn *child = NULL;
-                size_t dirty_mark = self->ctx.n_dirty;
-                if (op->nested && (rc = brk_store_begin(self->store, txn, true, &child)) < 0)
-                    break;
-                int hrc = op->fn(&self->ctx, child ? child : txn, r);
-                if (hrc == 0) {
-                    if (child)
-                        rc = brk_store_commit(child);
-                } else {
-                    if (child)
-                        brk_store_abort(child);
-                    self->ctx.n_dirty = dirty_mark;
-                    if (hrc == -ENOSPC) {
-                        rc = -ENOSPC;
-                        break;
-                    }
-                    if (hrc < 0) {
-                        brk_log(BRK_LOG_ERROR, "%s failed: %s", s_op_name(r->req->body_case), strerror(-hrc));
-                        brk_reply_error(r, HAVEN__STATUS__STATUS_INTERNAL, "the broker's store failed: %s",
-                                        strerror(-hrc));
-                    }
-                }
-                /* In the batch's transaction, so the reply is kept if and
-                 * only if what it says happened is committed. */
-                if (rc == 0 && r->reply && !op->no_replay && brk_replay_keeps(r->status)) {
-                    rc = brk_replay_keep(self->store, txn, r->who.curve, r->req->id, r->digest, self->ctx.now,
-                                         r->status, r->reply, r->reply_len);
-                    if (rc == 1) {
-                        brk_log(BRK_LOG_WARN, "%s's reply to %s request %llu is not kept for a retry (it has "
-                                "%d kept, or the reply is over %d bytes): a retry would be done again",
-                                r->who.name, s_op_name(r->req->body_case), (unsigned long long) r->req->id,
-                                BRK_REPLAY_PER_KEY, BRK_REPLAY_MAX_BYTES);
-                        rc = 0;
-                    }
-                }
-                if (rc < 0)
-                    break;
-            }
-            if (rc == 0 && s_audited(r))
-                rc = s_audit(self, txn, r);
-        }
-        if (rc == 0) {
-            /* A cycle of reads only commits just their audit records, and
-             * does not wait for the disk: searches must not queue behind
-             * an fsync. The next synced commit, or the once-a-second sync,
-             * makes them durable; a crash of the broker loses none. */
-            rc = n_writes ? brk_store_commit(txn) : brk_store_commit_nosync(self->store, txn);
-            if (!n_writes)
-                self->unsynced = true;
-            txn = NULL;
-        }
-        if (txn)
-            brk_store_abort(txn);
-        if (rc == -ENOSPC) {
-            int grc = brk_store_grow(self->store);
-            if (grc == 0) {
-                brk_log(BRK_LOG_INFO, "store map full; grown to %zu MiB", brk_store_map_size(self->store) >> 20);
-                continue;
-            }
-            brk_log(BRK_LOG_ERROR, "store map full and it cannot grow: %s", strerror(-grc));
-            rc = grc;
-        }
-        break;
-    }
-    if (rc < 0) {
-        brk_log(BRK_LOG_ERROR, "committing %zu updates failed: %s", n_writes, strerror(-rc));
-        for (size_t i = 0; i < n; i++)
-            if (write[i] && !batch[i].replayed)  /* a retry's first reply stands: it was done */
-                brk_reply_error(&batch[i], HAVEN__STATUS__STATUS_INTERNAL,
-                                "the broker could not store the update (%s); it was not applied",
-                                strerror(-rc));
-        self->ctx.n_dirty = 0;
-        return;
-    }
-    s_refresh(self);
-    /* alerts are delivered by the caller once the acks are out */
-}
-
-static void
-s_serve_batch(brk_broker_t *self)
-{
-    bool write[self->cfg->batch_max];
-    size_t n = 0;
-    MDB_txn *rtxn = NULL;
-    /* Stop taking requests once the batch's decode budget is spent or one
-     * key has its requests_in_flight: the rest wait in their connections'
-     * queues (bounded by the HWMs), for the next cycle. */
-    for (; n < (size_t) self->cfg->batch_max && !brk_guard_batch_full(self->guard); n++) {
-        brk_request_t *r = &self->batch[n];
-        int rc = s_receive(self, r, &rtxn);
-        if (rc <= 0) {
-            if (rc < 0)
-                brk_log(BRK_LOG_ERROR, "receive failed: %s", zmq_strerror(-rc));
-            break;
-        }
-        write[n] = rc == 2;
-    }
-    if (rtxn)
-        brk_store_abort(rtxn);   /* end reads before the write: no long readers */
-    /* Reads are answered now; their audit records go into this cycle's
-     * commit with the writes, whose replies wait for it (group commit). */
-    for (size_t i = 0; i < n; i++)
-        if (!write[i])
-            s_send_reply(self, &self->batch[i]);
-    bool store = false;          /* a write, or an audit record to keep */
-    for (size_t i = 0; i < n && !store; i++)
-        store = write[i] || s_audited(&self->batch[i]);
-    if (store)
-        s_apply(self, self->batch, write, n);
-    for (size_t i = 0; i < n; i++) {
-        if (write[i])
-            s_send_reply(self, &self->batch[i]);
-        s_request_clear(&self->batch[i]);
-    }
-    /* An ack waits only for its commit: the alerts' own commit, pushes and
-     * hook runs follow the acks (design.md section 7). */
-    brk_alerts_deliver(self->alerts);
-    brk_guard_batch_end(self->guard);
-}
-
-/* Lapse holds and purge closed ones that are due, in their own commit. */
-static void
-s_expire(brk_broker_t *self)
-{
-    bool more = true;
-    for (int round = 0; more && round < 16; round++) {
-        MDB_txn *txn = NULL;
-        self->ctx.n_dirty = 0;
-        self->ctx.now = s_now();
-        int rc = brk_store_begin(self->store, NULL, true, &txn);
-        int n = rc < 0 ? rc : brk_holds_expire(&self->ctx, txn, &more);
-        if (n > 0) {
-            rc = brk_store_commit(txn);
-            txn = NULL;
-        } else if (n < 0) {
-            rc = n;
-        }
-        if (txn)
-            brk_store_abort(txn);
-        if (rc == -ENOSPC && brk_store_grow(self->store) == 0)
-            continue;
-        if (rc < 0) {
-            brk_log(BRK_LOG_ERROR, "expiring holds failed: %s", strerror(-rc));
-            self->ctx.n_dirty = 0;
-            return;
-        }
-        s_refresh(self);
-        brk_alerts_deliver(self->alerts);
-        if (n == 0)
-            break;
-    }
-}
-
-/* The server socket's monitor: which connections exist, by descriptor. */
-static void
-s_connection_events(brk_broker_t *self)
-{
-    for (int k = 0; k < 4096; k++) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, self->monitor, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            return;
-        }
-        zmq_msg_init(&addr);
-        /* the second frame (the address) is not used; an event without
-         * it is still an event */
-        if (zmq_msg_more(&ev) && zmq_msg_recv(&addr, self->monitor, 0) < 0)
-            brk_log(BRK_LOG_WARN, "a connection event came without its address: %s", zmq_strerror(errno));
-        if (zmq_msg_size(&ev) >= 6) {
-            uint16_t event;
-            int32_t value;
-            memcpy(&event, zmq_msg_data(&ev), 2);
-            memcpy(&value, (const uint8_t *) zmq_msg_data(&ev) + 2, 4);
-            if (event == ZMQ_EVENT_ACCEPTED)
-                brk_guard_conn_open(self->guard, value, s_now_ms());
-            else if (event == ZMQ_EVENT_DISCONNECTED)
-                brk_guard_conn_close(self->guard, value);
-        }
-        zmq_msg_close(&ev);
-        zmq_msg_close(&addr);
-    }
-}
-
-static void
-s_drop_silent(void *arg, int fd)
-{
-    brk_broker_t *self = arg;
-    brk_guard_refused(self->guard, NULL, BRK_REFUSE_SILENT);
-    brk_log(BRK_LOG_DEBUG, "closing connection %d: no request after %llds", fd,
-            (long long) self->cfg->silent_connection_s);
-    s_drop_fd(NULL, fd);
-}
-
-typedef struct {
-    brk_broker_t *self;
-    MDB_txn *txn;
-    int rc;
-} s_refusal_audit_t;
-
-static void
-s_refusal_record(void *arg, const char *name, const uint32_t *counts)
-{
-    s_refusal_audit_t *a = arg;
-    if (a->rc < 0)
-        return;
-    Haven__AuditRecord rec = HAVEN__AUDIT_RECORD__INIT;
-    char detail[256];
-    size_t used = 0;
-    uint32_t total = 0;
-    for (int i = 0; i < BRK_REFUSE__COUNT; i++) {
-        if (!counts[i])
-            continue;
-        total += counts[i];
-        int w = snprintf(detail + used, sizeof detail - used, "%s%s %u", used ? ", " : "",
-                         brk_refusal_name((brk_refusal_t) i), counts[i]);
-        if (w > 0 && (size_t) w < sizeof detail - used)
-            used += (size_t) w;
-    }
-    const brk_principal_t *p = NULL;
-    rec.has_at = rec.has_outcome = 1;
-    rec.at = s_now();
-    rec.principal = (char *) (name ? name : "(unknown keys)");
-    if (name && (p = brk_principals_find_by_name(a->self->principals, name))) {
-        rec.has_role = 1;
-        rec.role = p->role;
-    }
-    rec.action = "refused";
-    rec.outcome = HAVEN__STATUS__STATUS_FORBIDDEN;
-    rec.detail = detail;
-    rec.has_matching = 1;
-    rec.matching = total;        /* how many, for a reader of audit show */
-    a->rc = brk_audit_append(a->self->audit_key, a->self->store, a->txn, &rec);
-    brk_log(BRK_LOG_INFO, "refused %u requests or connections from %s in the last minute: %s", total,
-            rec.principal, detail);
-}
-
-/* Refused requests and connections go to the audit log once a minute, one
- * record per key, so a flood costs one record a minute, not one a request. */
-static void
-s_audit_refusals(brk_broker_t *self)
-{
-    for (int attempt = 0; attempt < 4; attempt++) {
-        s_refusal_audit_t a = { self, NULL, 0 };
-        if ((a.rc = brk_store_begin(self->store, NULL, true, &a.txn)) < 0)
-            break;
-        brk_guard_refusals_take(self->guard, s_refusal_record, &a);
-        if (a.rc == 0) {
-            if ((a.rc = brk_store_commit(a.txn)) == 0)
-                return;          /* a failed commit ended the transaction too */
-        } else {
-            brk_store_abort(a.txn);
-        }
-        /* The counts were taken from the guard: what this minute refused
-         * is in the log lines above (debug) but not in the audit log. */
-        brk_log(BRK_LOG_ERROR, "recording this minute's refusals in the audit log failed: %s; they are "
-                "not in it", strerror(-a.rc));
-        if (a.rc != -ENOSPC || brk_store_grow(self->store) < 0)
-            return;
-    }
-}
-
-/* Once a minute and at start: summarise and prune audit records past
- * [audit] retention (a few ms of small batches at a time), and every hour
- * log a signed head for administrators to keep elsewhere. */
-static void
-s_audit_upkeep(brk_broker_t *self)
-{
-    int64_t now = s_now();
-    brk_audit_pruned_t pr;
-    int rc = brk_audit_maintain(self->audit_key, self->store,
-                                brk_audit_cutoff(now, (int) self->cfg->audit_retention_months), now, 50, &pr);
-    if (pr.keyed_now)
-        brk_log(BRK_LOG_WARN, "the audit log's head carries no MAC: this is a store from before keyed audit, or "
-                "someone without broker.key rewrote the log and stripped its MACs; nothing here can tell which. "
-                "The chain is keyed from record %llu on; the records before it are never pruned: check them "
-                "against a head kept elsewhere (haven-admin audit verify --head FILE)",
-                (unsigned long long) pr.keyed_seq);
-    if (rc == -EILSEQ)
-        brk_log(BRK_LOG_ERROR, "the audit log fails its check, so nothing is pruned: run haven-admin audit "
-                "verify to see where");
-    else if (rc < 0)
-        brk_log(BRK_LOG_ERROR, "pruning the audit log failed: %s", strerror(-rc));
-    else if (pr.pruned)
-        brk_log(BRK_LOG_INFO, "counted %zu audit records older than %lld months into monthly totals and removed "
-                "them", pr.pruned, (long long) self->cfg->audit_retention_months);
-    if (now < self->next_head)
-        return;
-    if (rc == 0 && pr.held)      /* at start and hourly, with the head */
-        brk_log(BRK_LOG_WARN, "audit record %llu is older than [audit] retention but carries no MAC, so neither "
-                "it nor any after it is pruned: the key cannot vouch for it (from before keyed audit, or its "
-                "MAC stripped)", (unsigned long long) pr.held);
-    MDB_txn *txn = NULL;
-    Haven__AuditHead head;
-    uint8_t hash[32], sig[64];
-    char line[320];
-    if ((rc = brk_store_begin(self->store, NULL, false, &txn)) == 0) {
-        rc = brk_audit_head(self->audit_key, self->store, txn, now, &head, hash, sig);
-        brk_store_abort(txn);
-    }
-    if (rc == 0) {
-        brk_audit_head_format(&head, line, sizeof line);
-        brk_log(BRK_LOG_INFO, "audit head, signed (keep copies away from this machine; haven-admin audit "
-                "verify --head FILE checks the log against one): %s", line);
-    }
-    self->next_head = now + 3600;
-}
-
-/* Forget replies to writes older than [timers] replay_window: a few
- * hundred a second in one small commit, so the loop never waits on it
- * long, and pruning keeps ahead of any rate the write limits allow. */
-static void
-s_replay_upkeep(brk_broker_t *self)
-{
-    bool more = false;
-    MDB_txn *txn = NULL;
-    int rc = brk_store_begin(self->store, NULL, true, &txn);
-    int n = rc < 0 ? rc : brk_replay_prune(self->store, txn, s_now() - self->cfg->replay_window_s, 500, &more);
-    rc = n;
-    if (n > 0) {
-        rc = brk_store_commit(txn);
-        txn = NULL;
-    }
-    brk_store_abort(txn);
-    if (rc == -ENOSPC && brk_store_grow(self->store) == 0)
-        return;                  /* again in a second */
-    if (rc < 0)
-        brk_log(BRK_LOG_ERROR, "forgetting old replies to writes failed: %s", strerror(-rc));
-}
-
-int
-brk_broker_run(brk_broker_t *self, int stop_fd)
-{
-    int64_t next_check = s_now() + self->cfg->reader_check_s;
-    s_expire(self);              /* deadlines that passed while we were down */
-    for (;;) {
-        zmq_pollitem_t items[] = {
-            { self->zap, 0, ZMQ_POLLIN, 0 },
-            { self->router, 0, ZMQ_POLLIN, 0 },
-            { NULL, stop_fd, ZMQ_POLLIN, 0 },
-            { self->monitor, 0, ZMQ_POLLIN, 0 },
-        };
-        /* Wake at least every second: hold deadlines are in whole seconds;
-         * every few milliseconds while replies wait for room. */
-        int64_t wait = (next_check - s_now()) * 1000;
-        if (wait > 1000)
-            wait = 1000;
-        if (brk_outq_flush(self->outq, s_now_ms()) && wait > 2)
-            wait = 2;
-        int n = zmq_poll(items, 4, wait > 0 ? (long) wait : 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        /* Connections opened and closed, before the handshakes they make. */
-        if (items[3].revents & ZMQ_POLLIN)
-            s_connection_events(self);
-        /* Handshakes first: a client waiting on ZAP has nothing else to do. */
-        for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
-            brk_zap_handle(self->zap, self->principals, self->guard);
-            int events = 0;
-            size_t sz = sizeof events;
-            zmq_getsockopt(self->zap, ZMQ_EVENTS, &events, &sz);
-            if (!(events & ZMQ_POLLIN))
-                break;
-        }
-        if (items[1].revents & ZMQ_POLLIN)
-            s_serve_batch(self);
-        if (items[2].revents & ZMQ_POLLIN) {
-            brk_log(BRK_LOG_INFO, "stopping");
-            s_audit_refusals(self);
-            return 0;
-        }
-        while (self->cfg->hook && waitpid(-1, NULL, WNOHANG) > 0) {
-        }
-        if (s_now() >= self->next_expiry) {
-            if (self->unsynced) {
-                brk_store_sync(self->store);
-                self->unsynced = false;
-            }
-            s_expire(self);
-            s_replay_upkeep(self);
-            brk_guard_conn_each_to_drop(self->guard, s_now_ms(), self->cfg->silent_connection_s * 1000, NULL,
-                                        s_drop_silent, self);
-            brk_alerts_flush_hook(self->alerts, s_now());
-            self->next_expiry = s_now() + 1;
-        }
-        if (s_now() >= self->next_minute) {
-            s_audit_refusals(self);
-            brk_alerts_prune(self->alerts);
-            s_audit_upkeep(self);
-            self->next_minute = s_now() + 60;
-        }
-        if (s_now() >= next_check) {
-            int dead = brk_store_reader_check(self->store);
-            if (dead < 0)
-                brk_log(BRK_LOG_ERROR, "checking for stale reader slots failed: %s", strerror(-dead));
-            else if (dead)
-                brk_log(BRK_LOG_INFO, "cleared %d stale reader slots", dead);
-            next_check = s_now() + self->cfg->reader_check_s;
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- set-up */
 
 static int
 s_path(char *buf, size_t len, const char *dir, const char *name)
@@ -1487,7 +79,7 @@ brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admi
     p.sign_key = (ProtobufCBinaryData) { 32, admin.sign };
     p.has_revoked = 1;
     p.has_created_at = 1;
-    p.created_at = s_now();
+    p.created_at = brk_now();
     if ((rc = brk_store_begin(store, NULL, true, &txn)) < 0
         || (rc = brk_store_put(store, txn, BRK_DB_META, "schema", 6, "1", 1)) < 0
         || (rc = brk_store_put_msg(store, txn, BRK_DB_PRINCIPALS, admin.curve_raw, 32, &p.base)) < 0
@@ -1500,50 +92,6 @@ brk_broker_init(const brk_config_t *cfg, const char *admin_pub, const char *admi
     if (rc < 0)
         snprintf(err, errlen, "cannot initialise the store in %s: %s", cfg->data_dir, strerror(-rc));
     return rc;
-}
-
-/* A store that carries a backup's mark was restored from that backup: it
- * may be behind every agent, so
- * every provider's units are stale until its agent's next contact brings
- * the broker up to date (design.md section 7). Returns 0 or -errno. */
-static int
-s_restored(brk_broker_t *self)
-{
-    MDB_txn *txn = NULL;
-    const uint8_t *val;
-    size_t vlen;
-    int rc = brk_store_begin(self->store, NULL, true, &txn);
-    if (rc < 0)
-        return rc;
-    rc = brk_store_get(self->store, txn, BRK_DB_META, BRK_BACKUP_MARK, strlen(BRK_BACKUP_MARK),
-                       (const void **) &val, &vlen);
-    if (rc < 0) {
-        brk_store_abort(txn);
-        return rc == -ENOENT ? 0 : rc;
-    }
-    int64_t taken = 0;
-    for (size_t i = 0; i < vlen && i < 8; i++)
-        taken = (int64_t) ((uint64_t) taken << 8 | val[i]);
-    brk_ctx_t c = { .cfg = self->cfg, .store = self->store, .now = s_now() };
-    int n = brk_providers_mark_unsynced(&c, txn);
-    free(c.dirty);               /* the index is loaded from the store next */
-    rc = n < 0 ? n : brk_store_del(self->store, txn, BRK_DB_META, BRK_BACKUP_MARK, strlen(BRK_BACKUP_MARK));
-    if (rc < 0) {
-        brk_store_abort(txn);
-        return rc;
-    }
-    if ((rc = brk_store_commit(txn)) < 0)
-        return rc;
-    char when[32] = "an unknown time";
-    time_t tt = (time_t) taken;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm))
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    brk_log(BRK_LOG_WARN, "this store is a backup taken at %s, so it "
-            "may be behind what the agents last sent: the units of all %d providers are stale, and not offered, "
-            "until each provider's agent next contacts the broker and brings it up to date "
-            "(haven-admin provider list shows which have not yet)", when, n);
-    return 0;
 }
 
 static int
@@ -1563,7 +111,7 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
         return -ENOENT;
     }
     brk_store_abort(txn);
-    for (int attempt = 0; (rc = s_restored(self)) == -ENOSPC && attempt < 8; attempt++)
+    for (int attempt = 0; (rc = brk_backup_mark_restored(self->cfg, self->store)) == -ENOSPC && attempt < 8; attempt++)
         if (brk_store_grow(self->store) < 0)
             break;
     if (rc < 0) {
@@ -1573,12 +121,7 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
     if ((rc = brk_store_begin(self->store, NULL, false, &txn)) < 0)
         goto fail;
     bool stored_key = brk_store_get(self->store, txn, BRK_DB_META, "token-key", 9, &val, &vlen) == 0;
-    if ((rc = brk_store_each(self->store, txn, BRK_DB_PRINCIPALS, NULL, 0, s_principal_record,
-                             self->principals)) < 0
-        || (rc = brk_store_each(self->store, txn, BRK_DB_PROVIDERS, NULL, 0, s_index_provider_record,
-                                self)) < 0
-        || (rc = brk_store_each(self->store, txn, BRK_DB_UNITS, NULL, 0, s_index_unit_record, self)) < 0
-        || (rc = brk_store_each(self->store, txn, BRK_DB_WATCHES, NULL, 0, s_watch_record, self)) < 0) {
+    if ((rc = brk_refresh_load(&self->ctx, txn)) < 0) {
         brk_store_abort(txn);
         goto fail;
     }
@@ -1612,17 +155,104 @@ s_load_state(brk_broker_t *self, char *err, size_t errlen)
     err[0] = '\0';
     /* A store from before the chain was keyed gets its "keyed" record now;
      * records already past retention go now, a few ms' worth. */
-    s_audit_upkeep(self);
+    brk_upkeep_audit(&self->ctx, &self->next_head);
     return 0;
 fail:
     snprintf(err, errlen, "cannot load the store in %s: %s", self->cfg->data_dir, strerror(-rc));
     return rc;
 }
 
+/* broker.key, and the keys derived from it. Returns 0 or -errno with err
+ * set. */
+static int
+s_keys(brk_broker_t *self, char *err, size_t errlen)
+{
+    char path[4096];
+    int rc;
+    s_path(path, sizeof path, self->cfg->data_dir, "broker.key");
+    if ((rc = hv_keys_load(path, &self->keys, err, errlen)) < 0) {
+        if (rc == -ENOENT)
+            snprintf(err, errlen, "%s has no broker key; run haven-broker init first", self->cfg->data_dir);
+        return rc;
+    }
+    /* Offer tokens are sealed with a key derived from the broker's own
+     * secret key, never stored: a stolen backup cannot mint or read them. */
+    if (crypto_kdf_derive_from_key(self->token_key, BRK_OFFER_KEY_BYTES, 1, "hvoffer1",
+                                   hv_keys_seal_secret(self->keys)) != 0) {
+        snprintf(err, errlen, "cannot derive the offer-token key from %s", path);
+        return -EIO;
+    }
+    /* The audit chain's MAC key ("hvaudit1", subkey 2) and the signing key
+     * of its heads come from the same file: whoever can write the store
+     * but has not got broker.key cannot rewrite the log. */
+    if ((rc = brk_audit_key_new(self->keys, &self->audit_key)) < 0) {
+        snprintf(err, errlen, "cannot derive the audit keys from %s", path);
+        return rc;
+    }
+    return 0;
+}
+
+/* The ZAP handler, the server socket with its queue of replies, pushes and
+ * alerts, and its monitor; bound last. Returns 0 or -errno with err set. */
+static int
+s_serve(brk_broker_t *self, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* The ZAP handler is bound, and proven to answer, before the server
+     * socket exists: libzmq admits every key when no handler is bound. */
+    self->zctx = zmq_ctx_new();
+    self->zap = self->zctx ? zmq_socket(self->zctx, ZMQ_REP) : NULL;
+    if (!self->zap || zmq_bind(self->zap, BRK_ZAP_ENDPOINT) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot bind the ZAP handler: %s", zmq_strerror(errno));
+        return rc;
+    }
+    if ((rc = brk_zap_selftest(self->zctx, self->zap, self->principals)) < 0) {
+        snprintf(err, errlen, "the ZAP handler does not answer; refusing to serve unauthenticated");
+        return rc;
+    }
+    self->router = zmq_socket(self->zctx, ZMQ_ROUTER);
+    /* HWMs are per connection: replies queued for a reader that does not
+     * read (beyond them a reply is dropped, and the client retries), and
+     * requests read ahead of the loop (beyond them libzmq stops reading
+     * the connection, so the sender waits: nothing is lost). */
+    int one = 1, sndhwm = (int) self->cfg->queued_replies, rcvhwm = 32;
+    int64_t maxmsg = self->cfg->max_message_bytes;
+    if (!self->router || (rc = hv_curve_server(self->router, self->keys)) < 0
+        || zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0
+        || zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0
+        || zmq_setsockopt(self->router, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) < 0
+        || zmq_setsockopt(self->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) < 0) {
+        rc = rc < 0 ? rc : -errno;
+        snprintf(err, errlen, "cannot set up the server socket: %s", zmq_strerror(-rc));
+        return rc;
+    }
+    if (!(self->outq = brk_outq_new(self->router, (size_t) self->cfg->queued_reply_mb << 20, 10000))
+        || !(self->ctx.push = self->push = brk_push_new(self->outq))
+        || !(self->ctx.alerts = self->alerts = brk_alerts_new(&self->ctx, brk_push_alert, self->push))) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    /* Which connections exist, for the per-key connection limit. */
+    if (zmq_socket_monitor(self->router, "inproc://haven-router-monitor",
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) < 0
+        || !(self->monitor = zmq_socket(self->zctx, ZMQ_PAIR))
+        || zmq_connect(self->monitor, "inproc://haven-router-monitor") < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot monitor the server socket: %s", zmq_strerror(errno));
+        return rc;
+    }
+    if (zmq_bind(self->router, self->cfg->bind) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot bind %s: %s", self->cfg->bind, zmq_strerror(errno));
+        return rc;
+    }
+    return 0;
+}
+
 int
 brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t errlen)
 {
-    char path[4096];
     int rc;
     brk_broker_t *self = calloc(1, sizeof *self);
     if (!self || sodium_init() < 0) {
@@ -1631,10 +261,8 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
         return -ENOMEM;
     }
     self->cfg = cfg;
-    s_self = self;
-    self->subs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
     self->guard = brk_guard_new(cfg);
-    self->next_minute = s_now() + 60;
+    self->next_minute = brk_now() + 60;
     brk_log_set_level((brk_log_level_t) cfg->log_level);
     self->index = brk_index_new();
     self->principals = brk_principals_new();
@@ -1648,96 +276,26 @@ brk_broker_new(const brk_config_t *cfg, brk_broker_t **out, char *err, size_t er
     }
     if ((rc = brk_districts_load(cfg->districts, &self->districts, err, errlen)) < 0)
         goto fail;
-    s_path(path, sizeof path, cfg->data_dir, "broker.key");
-    if ((rc = hv_keys_load(path, &self->keys, err, errlen)) < 0) {
-        if (rc == -ENOENT)
-            snprintf(err, errlen, "%s has no broker key; run haven-broker init first", cfg->data_dir);
+    if ((rc = s_keys(self, err, errlen)) < 0)
         goto fail;
-    }
-    /* Offer tokens are sealed with a key derived from the broker's own
-     * secret key, never stored: a stolen backup cannot mint or read them. */
-    if (crypto_kdf_derive_from_key(self->token_key, BRK_OFFER_KEY_BYTES, 1, "hvoffer1",
-                                   hv_keys_seal_secret(self->keys)) != 0) {
-        snprintf(err, errlen, "cannot derive the offer-token key from %s", path);
-        rc = -EIO;
-        goto fail;
-    }
-    /* The audit chain's MAC key ("hvaudit1", subkey 2) and the signing key
-     * of its heads come from the same file: whoever can write the store
-     * but has not got broker.key cannot rewrite the log. */
-    if ((rc = brk_audit_key_new(self->keys, &self->audit_key)) < 0) {
-        snprintf(err, errlen, "cannot derive the audit keys from %s", path);
-        goto fail;
-    }
     if ((rc = brk_store_open(cfg->data_dir, (size_t) cfg->map_size_mb << 20, &self->store)) < 0) {
         snprintf(err, errlen, "cannot open the store in %s: %s", cfg->data_dir, strerror(-rc));
-        goto fail;
-    }
-    if ((rc = s_load_state(self, err, errlen)) < 0)
-        goto fail;
-    if (!(self->backup = brk_backup_new(self->store, cfg->data_dir))) {
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
         goto fail;
     }
     self->ctx = (brk_ctx_t) {
         .cfg = cfg, .store = self->store, .index = self->index, .districts = self->districts,
         .principals = self->principals, .token_key = self->token_key, .audit_key = self->audit_key,
+        .guard = self->guard, .watches = self->watches,
     };
-    if (!(self->alerts = brk_alerts_new(&self->ctx, s_push_alert, self))) {
+    if ((rc = s_load_state(self, err, errlen)) < 0)
+        goto fail;
+    if (!(self->ctx.backup = self->backup = brk_backup_new(self->store, cfg->data_dir))) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
         goto fail;
     }
-
-    /* The ZAP handler is bound, and proven to answer, before the server
-     * socket exists: libzmq admits every key when no handler is bound. */
-    self->zctx = zmq_ctx_new();
-    self->zap = self->zctx ? zmq_socket(self->zctx, ZMQ_REP) : NULL;
-    if (!self->zap || zmq_bind(self->zap, BRK_ZAP_ENDPOINT) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot bind the ZAP handler: %s", zmq_strerror(errno));
+    if ((rc = s_serve(self, err, errlen)) < 0)
         goto fail;
-    }
-    if ((rc = brk_zap_selftest(self->zctx, self->zap, self->principals)) < 0) {
-        snprintf(err, errlen, "the ZAP handler does not answer; refusing to serve unauthenticated");
-        goto fail;
-    }
-    self->router = zmq_socket(self->zctx, ZMQ_ROUTER);
-    /* HWMs are per connection: replies queued for a reader that does not
-     * read (beyond them a reply is dropped, and the client retries), and
-     * requests read ahead of the loop (beyond them libzmq stops reading
-     * the connection, so the sender waits: nothing is lost). */
-    int one = 1, sndhwm = (int) cfg->queued_replies, rcvhwm = 32;
-    int64_t maxmsg = cfg->max_message_bytes;
-    if (!self->router || (rc = hv_curve_server(self->router, self->keys)) < 0
-        || zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0
-        || zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0
-        || zmq_setsockopt(self->router, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) < 0
-        || zmq_setsockopt(self->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) < 0) {
-        rc = rc < 0 ? rc : -errno;
-        snprintf(err, errlen, "cannot set up the server socket: %s", zmq_strerror(-rc));
-        goto fail;
-    }
-    if (!(self->outq = brk_outq_new(self->router, (size_t) cfg->queued_reply_mb << 20, 10000))) {
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-        goto fail;
-    }
-    /* Which connections exist, for the per-key connection limit. */
-    if (zmq_socket_monitor(self->router, "inproc://haven-router-monitor",
-                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) < 0
-        || !(self->monitor = zmq_socket(self->zctx, ZMQ_PAIR))
-        || zmq_connect(self->monitor, "inproc://haven-router-monitor") < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot monitor the server socket: %s", zmq_strerror(errno));
-        goto fail;
-    }
-    if (zmq_bind(self->router, cfg->bind) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot bind %s: %s", cfg->bind, zmq_strerror(errno));
-        goto fail;
-    }
     size_t len = sizeof self->endpoint, available;
     brk_index_available(self->index, &available);
     zmq_getsockopt(self->router, ZMQ_LAST_ENDPOINT, self->endpoint, &len);
@@ -1774,6 +332,7 @@ brk_broker_destroy(brk_broker_t **self_p)
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     brk_backup_destroy(&self->backup);   /* before the store it copies */
+    self->ctx.backup = NULL;
     brk_watches_destroy(&self->watches);
     brk_alerts_destroy(&self->alerts);
     brk_store_destroy(&self->store);
@@ -1786,12 +345,9 @@ brk_broker_destroy(brk_broker_t **self_p)
     brk_audit_key_destroy(&self->audit_key);
     free(self->ctx.dirty);
     free(self->batch);
-    if (self->subs)
-        g_hash_table_destroy(self->subs);
+    brk_push_destroy(&self->push);
     brk_guard_destroy(&self->guard);
     brk_outq_destroy(&self->outq);
-    if (s_self == self)
-        s_self = NULL;
     free(self);
     *self_p = NULL;
 }

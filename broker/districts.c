@@ -207,6 +207,12 @@ const char *brk_districts_code(const brk_districts_t *self, int i) { return self
 const char *brk_districts_name(const brk_districts_t *self, int i) { return self->rows[i].name; }
 const char *brk_districts_region(const brk_districts_t *self, int i) { return self->rows[i].region; }
 
+const char *
+brk_districts_region_of(const brk_districts_t *self, int idx)
+{
+    return idx >= 0 && (size_t) idx < self->count ? self->rows[idx].region : "";
+}
+
 double
 brk_districts_distance(const brk_districts_t *self, int a, int b)
 {

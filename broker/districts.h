@@ -24,6 +24,8 @@ int brk_districts_find(const brk_districts_t *self, const char *code);
 const char *brk_districts_code(const brk_districts_t *self, int idx);
 const char *brk_districts_name(const brk_districts_t *self, int idx);
 const char *brk_districts_region(const brk_districts_t *self, int idx);
+/* The region of district idx, or "" if idx is none (-1) or out of range. */
+const char *brk_districts_region_of(const brk_districts_t *self, int idx);
 
 /* The region named name (any case), as the table spells it; NULL if none,
  * with the table's regions listed in list (comma-separated, cut to len). */

@@ -4,6 +4,7 @@
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "guard.h"
 
 typedef struct {
@@ -320,4 +321,11 @@ brk_guard_refusals_take(brk_guard_t *self, void (*fn)(void *arg, const char *nam
     while (g_hash_table_iter_next(&it, &key, &value))
         fn(arg, *(const char *) key ? key : NULL, value);
     g_hash_table_remove_all(self->refused);
+}
+
+void
+brk_guard_conn_drop(void *arg, int fd)
+{
+    (void) arg;
+    shutdown(fd, SHUT_RDWR);
 }

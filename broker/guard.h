@@ -63,6 +63,10 @@ bool brk_guard_conn_admit(brk_guard_t *self, const char *z85, int64_t now_ms);
  * sent no request yet, and each connection of the key z85 (NULL: none). */
 void brk_guard_conn_each_to_drop(brk_guard_t *self, int64_t now_ms, int64_t silent_ms, const char *z85,
                                  void (*fn)(void *arg, int fd), void *arg);
+/* Close connection fd from our side: the I/O thread sees it end and cleans
+ * up (libzmq has no call to close one peer of a ROUTER). A callback for
+ * brk_guard_conn_each_to_drop; arg is unused. */
+void brk_guard_conn_drop(void *arg, int fd);
 /* How many connections the key has that sent a request. */
 unsigned brk_guard_conn_count(const brk_guard_t *self, const char *z85);
 

@@ -11,8 +11,11 @@
 #include "audit.h"
 #include "log.h"
 #include "report.h"
+#include "handle_agent.h"
 #include "replay.h"
-#include "request.h"
+#include "handle_admin.h"
+#include "hold.h"
+#include "handle_watch.h"
 
 int
 brk_handle_ping(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)

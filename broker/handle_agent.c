@@ -9,17 +9,8 @@
 #include <string.h>
 #include "../proto/names.h"
 #include "log.h"
-#include "request.h"
-
-int
-brk_check_scope(brk_request_t *r, const char *provider)
-{
-    if (strcmp(r->who.provider, provider) == 0)
-        return 0;
-    return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
-                           "this agent key belongs to provider %s, not %s",
-                           r->who.provider, provider);
-}
+#include "handle_agent.h"
+#include "scope.h"
 
 static int
 s_get_provider(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const char *id, Haven__Provider **out)

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Referrals: an IDVA holds an offered unit; the provider's agent accepts
  * (sealing the address to that IDVA) or declines with a reason; a hold no
- * one answers lapses. The broker keeps only ciphertext: the referral note
+ * one answers lapses (hold.h). The broker keeps only ciphertext: the referral note
  * is sealed by the IDVA's client to the provider's agents, the address by
  * the agent to the IDVA. Notes go when the hold closes; the sealed address
  * after address_retention. Every deadline is a key in the store, so a
- * restart loses none. */
+ * restart loses none (deadline.h). */
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -13,108 +13,16 @@
 #include <string.h>
 #include "../common/keys.h"
 #include "../proto/names.h"
+#include "deadline.h"
+#include "handle_agent.h"
+#include "handle_hold.h"
+#include "hold.h"
 #include "log.h"
 #include "match.h"
 #include "offer.h"
-#include "request.h"
+#include "scope.h"
 
-#define HOLD_ID_LEN 16
-#define DEADLINE_KEY_LEN (8 + 1 + HOLD_ID_LEN)
-#define EXPIRE BRK_DEADLINE_HOLD
-#define PURGE BRK_DEADLINE_PURGE
-
-static void
-s_deadline_key(int64_t when, char kind, const char *id, uint8_t key[DEADLINE_KEY_LEN])
-{
-    uint64_t t = (uint64_t) (when < 0 ? 0 : when);
-    for (int i = 0; i < 8; i++)             /* big-endian: LMDB orders keys bytewise */
-        key[i] = (uint8_t) (t >> (56 - 8 * i));
-    key[8] = (uint8_t) kind;
-    memcpy(key + 9, id, HOLD_ID_LEN);
-}
-
-int
-brk_deadline(brk_ctx_t *ctx, MDB_txn *txn, int64_t when, char kind, const char *id, bool add)
-{
-    uint8_t key[DEADLINE_KEY_LEN];
-    s_deadline_key(when, kind, id, key);
-    if (add)
-        return brk_store_put(ctx->store, txn, BRK_DB_DEADLINES, key, sizeof key, "", 0);
-    int rc = brk_store_del(ctx->store, txn, BRK_DB_DEADLINES, key, sizeof key);
-    return rc == -ENOENT ? 0 : rc;
-}
-
-static int
-s_get_hold(brk_ctx_t *ctx, MDB_txn *txn, const char *id, Haven__Hold **out)
-{
-    return brk_store_get_msg(ctx->store, txn, BRK_DB_HOLDS, id, strlen(id), &haven__hold__descriptor,
-                             (ProtobufCMessage **) out);
-}
-
-static int
-s_put_hold(brk_ctx_t *ctx, MDB_txn *txn, const Haven__Hold *h)
-{
-    return brk_store_put_msg(ctx->store, txn, BRK_DB_HOLDS, h->id, strlen(h->id), &h->base);
-}
-
-/* Set a unit's status (and, for agents' answers, lift its version). */
-static int
-s_set_unit(brk_ctx_t *ctx, MDB_txn *txn, const char *provider, const char *unit, int from_status,
-           int status, uint64_t version)
-{
-    char key[2 * HV_ID_MAX + 2];
-    Haven__Unit *u = NULL;
-    int klen = brk_unit_key(provider, unit, key, sizeof key);
-    int rc = brk_store_get_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen,
-                               &haven__unit__descriptor, (ProtobufCMessage **) &u);
-    if (rc == -ENOENT)
-        return 0;                /* withdrawn meanwhile: nothing to return */
-    if (rc < 0)
-        return rc;
-    if (from_status == 0 || (int) u->status == from_status) {
-        u->status = status;
-        if (version > u->version) {
-            u->has_version = 1;
-            u->version = version;
-        }
-        if (version) {
-            u->has_confirmed_at = 1;
-            u->confirmed_at = ctx->now;      /* staff just answered for it */
-        }
-        rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base);
-        if (rc == 0)
-            rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, provider, unit, NULL);
-    }
-    haven__unit__free_unpacked(u, NULL);
-    return rc;
-}
-
-/* Drop the notes (they were for the provider, and the referral is over). */
-static void
-s_drop_notes(Haven__Hold *h)
-{
-    for (size_t i = 0; i < h->n_notes; i++)
-        haven__sealed__free_unpacked(h->notes[i], NULL);
-    free(h->notes);
-    h->notes = NULL;
-    h->n_notes = 0;
-}
-
-/* Close a pending hold: state, time, notes gone, deadlines moved. */
-static int
-s_close(brk_ctx_t *ctx, MDB_txn *txn, Haven__Hold *h, int state)
-{
-    int rc = brk_deadline(ctx, txn, h->expires_at, EXPIRE, h->id, false);
-    if (rc < 0)
-        return rc;
-    h->state = state;
-    h->has_closed_at = 1;
-    h->closed_at = ctx->now;
-    s_drop_notes(h);
-    if ((rc = s_put_hold(ctx, txn, h)) < 0)
-        return rc;
-    return brk_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, h->id, true);
-}
+#define HOLD_ID_LEN BRK_DEADLINE_ID_LEN
 
 static int
 s_open_offer(brk_ctx_t *ctx, brk_request_t *r, const char *token, brk_offer_t *o)
@@ -237,42 +145,6 @@ brk_handle_hold_prepare(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     return rc;
 }
 
-typedef struct {
-    const brk_ctx_t *ctx;
-    const char *region;          /* ...or, for on-call, any hold in this region */
-    const uint8_t *idva;         /* count this principal's... */
-    const char *provider;        /* ...or this provider's... */
-    bool pending_only;           /* ...pending holds only */
-    brk_store_list_t list;       /* when collecting */
-    bool collect;
-    size_t count;
-} s_scan_t;
-
-static int
-s_scan_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) key;
-    (void) klen;
-    s_scan_t *s = arg;
-    Haven__Hold *h = haven__hold__unpack(NULL, vlen, val);
-    if (!h)
-        return -EBADMSG;
-    bool mine = s->idva ? (h->idva_key.len == 32 && memcmp(h->idva_key.data, s->idva, 32) == 0)
-                        : strcmp(h->provider, s->provider) == 0;
-    if (!mine && s->region && *s->region && h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
-        int u = brk_index_find_unit(s->ctx->index, h->provider, h->unit);
-        mine = u >= 0 && strcmp(brk_ctx_region(s->ctx, brk_index_unit(s->ctx->index, (uint32_t) u)->district),
-                                s->region) == 0;
-    }
-    if (mine && (!s->pending_only || h->state == HAVEN__HOLD_STATE__HOLD_PENDING)) {
-        s->count++;
-        if (s->collect)
-            return brk_store_list_add(&s->list, &h->base);
-    }
-    haven__hold__free_unpacked(h, NULL);
-    return 0;
-}
-
 /* The offer carried the need it answered (household and needs, no places).
  * A provider may have changed its rules since the search (a lower
  * max_boy_age, say): hold only if the unit still takes this household.
@@ -304,6 +176,55 @@ s_still_matches(brk_ctx_t *ctx, brk_request_t *r, const brk_offer_t *o, const Ha
     return 0;
 }
 
+/* Before the unit is looked at: the sender's open holds under their
+ * limit, and the notes sealed only to the provider's agents. Returns 0, or
+ * 1 with a reply packed, or -errno. */
+static int
+s_may_hold(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const Haven__HoldCreate *c, const brk_offer_t *o)
+{
+    brk_hold_scan_t open = { .idva = r->who.curve, .pending_only = true };
+    int rc = brk_holds_scan(ctx, txn, &open);
+    if (rc < 0)
+        return rc;
+    if ((int64_t) open.count >= ctx->cfg->max_holds)
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
+                               "you have %zu open holds, the most allowed (limits.max_holds_per_principal); "
+                               "cancel one you no longer need", open.count);
+    for (size_t i = 0; i < c->n_notes; i++) {
+        uint8_t keys[HV_RECIPIENTS_MAX][32];
+        size_t n = brk_principals_agent_keys(ctx->principals, o->provider, keys, HV_RECIPIENTS_MAX);
+        bool known = false;
+        for (size_t k = 0; k < n; k++)
+            known |= memcmp(keys[k], c->notes[i]->recipient.data, 32) == 0;
+        if (!known)
+            return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                                   "the note is sealed to a key that is not one of %s's agents", o->provider);
+    }
+    return 0;
+}
+
+/* The new hold's id. The client may choose it, so its note and its request
+ * can be signed for this very hold before it exists. Returns 0, or 1 with
+ * a reply packed (taken), or -errno. */
+static int
+s_hold_id(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const Haven__HoldCreate *c, char id[HOLD_ID_LEN + 1])
+{
+    if (!c->hold) {
+        uint8_t raw[HOLD_ID_LEN / 2];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(id, HOLD_ID_LEN + 1, raw, sizeof raw);
+        return 0;
+    }
+    Haven__Hold *taken = NULL;
+    snprintf(id, HOLD_ID_LEN + 1, "%s", c->hold);
+    int rc = brk_hold_get(ctx, txn, id, &taken);
+    if (rc == 0) {
+        haven__hold__free_unpacked(taken, NULL);
+        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold id %s is taken; try again", id);
+    }
+    return rc == -ENOENT ? 0 : rc;
+}
+
 int
 brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
@@ -315,25 +236,8 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     int rc = s_open_offer(ctx, r, c->offer, &o);
     if (rc)
         return rc;
-
-    s_scan_t open = { .idva = r->who.curve, .pending_only = true };
-    if ((rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &open)) < 0)
+    if ((rc = s_may_hold(ctx, txn, r, c, &o)) != 0)
         return rc;
-    if ((int64_t) open.count >= ctx->cfg->max_holds)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_LIMIT,
-                               "you have %zu open holds, the most allowed (limits.max_holds_per_principal); "
-                               "cancel one you no longer need", open.count);
-    for (size_t i = 0; i < c->n_notes; i++) {
-        uint8_t keys[HV_RECIPIENTS_MAX][32];
-        size_t n = brk_principals_agent_keys(ctx->principals, o.provider, keys, HV_RECIPIENTS_MAX);
-        bool known = false;
-        for (size_t k = 0; k < n; k++)
-            known |= memcmp(keys[k], c->notes[i]->recipient.data, 32) == 0;
-        if (!known)
-            return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                                   "the note is sealed to a key that is not one of %s's agents", o.provider);
-    }
-
     int klen = brk_unit_key(o.provider, o.unit, key, sizeof key);
     rc = brk_store_get_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &haven__unit__descriptor,
                            (ProtobufCMessage **) &u);
@@ -348,14 +252,11 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
                              o.unit, o.provider, hv_unit_status_name(u->status));
         goto out;
     }
-    /* Emergency units are for on-call officers: an offer that names one
-     * (however it was made) does not let anyone else hold it. */
+    /* An offer that names a unit of a kind hidden from the sender
+     * (however it was made) does not let them hold it. */
     int pidx = brk_index_find_provider(ctx->index, o.provider);
-    if (pidx >= 0 && brk_index_provider(ctx->index, (uint32_t) pidx)->kind == HAVEN__KIND__KIND_EMERGENCY
-        && r->who.role != HAVEN__ROLE__ROLE_ONCALL) {
-        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN, "emergency units are for on-call officers");
+    if (pidx >= 0 && (rc = brk_check_kind(r, (int) brk_index_provider(ctx->index, (uint32_t) pidx)->kind)) != 0)
         goto out;
-    }
     if (o.need_len)
         need = haven__need__unpack(NULL, o.need_len, o.need);
     if ((rc = s_still_matches(ctx, r, &o, need)) != 0)
@@ -367,25 +268,9 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         goto out;
     }
 
-    /* The client may choose the id, so its note and its request can be
-     * signed for this very hold before it exists. */
     char id[HOLD_ID_LEN + 1];
-    if (c->hold) {
-        Haven__Hold *taken = NULL;
-        snprintf(id, sizeof id, "%s", c->hold);
-        if ((rc = s_get_hold(ctx, txn, id, &taken)) == 0) {
-            haven__hold__free_unpacked(taken, NULL);
-            rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold id %s is taken; try again", id);
-            goto out;
-        }
-        if (rc != -ENOENT)
-            goto out;
-    } else {
-        uint8_t raw[HOLD_ID_LEN / 2];
-        randombytes_buf(raw, sizeof raw);
-        sodium_bin2hex(id, sizeof id, raw, sizeof raw);
-    }
-
+    if ((rc = s_hold_id(ctx, txn, r, c, id)) != 0)
+        goto out;
     Haven__Hold h = HAVEN__HOLD__INIT;
     h.id = id;
     h.provider = o.provider;
@@ -404,8 +289,8 @@ brk_handle_hold_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     h.created_at = ctx->now;
     h.expires_at = ctx->now + ctx->cfg->hold_ttl_s;
     u->status = HAVEN__UNIT_STATUS__UNIT_HELD;
-    if ((rc = s_put_hold(ctx, txn, &h)) < 0
-        || (rc = brk_deadline(ctx, txn, h.expires_at, EXPIRE, id, true)) < 0
+    if ((rc = brk_hold_put(ctx, txn, &h)) < 0
+        || (rc = brk_deadline_add(ctx->store, txn, h.expires_at, BRK_DEADLINE_HOLD, id)) < 0
         || (rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &u->base)) < 0
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, o.provider, o.unit, NULL)) < 0
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_REFERRAL, o.provider, id, NULL)) < 0)
@@ -427,7 +312,7 @@ static int
 s_load_own(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const char *id, bool as_agent,
            Haven__Hold **out)
 {
-    int rc = s_get_hold(ctx, txn, id, out);
+    int rc = brk_hold_get(ctx, txn, id, out);
     if (rc == -ENOENT)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_NOT_FOUND, "no hold %s", id);
     if (rc < 0)
@@ -444,31 +329,26 @@ s_load_own(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const char *id, bool 
     return 0;
 }
 
+/* The transition table refused the request's event (hold.h). */
 static int
-s_not_pending(brk_request_t *r, const Haven__Hold *h)
+s_refuse(brk_request_t *r, const brk_hold_refusal_t *why)
 {
-    if (h->state == HAVEN__HOLD_STATE__HOLD_EXPIRED)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_EXPIRED, "hold %s has expired", h->id);
-    if (h->state == HAVEN__HOLD_STATE__HOLD_WITHDRAWN)
-        return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                               "hold %s was withdrawn: the key of %s was revoked, so nothing may be sent "
-                               "to it; the unit is offered again", h->id, h->idva ? h->idva : "the IDVA");
-    return brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold %s is already %s", h->id,
-                           hv_hold_state_name(h->state));
+    return brk_reply_error(r, why->status, "%s", why->text);
 }
 
 int
 brk_handle_hold_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     Haven__Hold *h = NULL;
+    brk_hold_refusal_t why;
     int rc = s_load_own(ctx, txn, r, r->req->hold_cancel->hold, false, &h);
     if (rc)
         return rc;
-    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
-        rc = s_not_pending(r, h);
-    } else if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_CANCELLED)) == 0
-               && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
-                                   HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0) {
+    if (brk_hold_apply(h, BRK_HOLD_CANCEL, &why) < 0) {
+        rc = s_refuse(r, &why);
+    } else if ((rc = brk_hold_close(ctx, txn, h)) == 0
+               && (rc = brk_hold_unit_status(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
+                                             HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0) {
         brk_log(BRK_LOG_INFO, "%s cancelled hold %s", r->who.name, h->id);
         snprintf(r->audit.detail, sizeof r->audit.detail, "hold %s", h->id);
         rc = s_reply_hold(ctx, r, h);
@@ -482,6 +362,7 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     const Haven__Accept *a = r->req->accept;
     Haven__Hold *h = NULL;
+    brk_hold_refusal_t why;
     if (brk_check_scope(r, a->provider))
         return 1;
     int rc = s_load_own(ctx, txn, r, a->hold, true, &h);
@@ -489,8 +370,8 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         return rc;
     const brk_principal_t *holder = h->idva_key.len == 32 ? brk_principals_find(ctx->principals, h->idva_key.data)
                                                           : NULL;
-    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
-        rc = s_not_pending(r, h);
+    if (brk_hold_apply(h, BRK_HOLD_ACCEPT, &why) < 0) {
+        rc = s_refuse(r, &why);
     } else if (!holder || holder->revoked) {
         rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
                              "hold %s was withdrawn: the key of %s was revoked, so nothing may be sent to it",
@@ -504,13 +385,14 @@ brk_handle_accept(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         Haven__Principal *me = s_principal_record(ctx, txn, r->who.curve);
         h->answered_by = me ? me->certificate : NULL;
         h->address = a->address;
-        rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_ACCEPTED);
+        rc = brk_hold_close(ctx, txn, h);
         h->address = NULL;       /* owned by the request */
         h->answered_by = NULL;   /* owned by me */
         if (me)
             haven__principal__free_unpacked(me, NULL);
         if (rc == 0)
-            rc = s_set_unit(ctx, txn, h->provider, h->unit, 0, HAVEN__UNIT_STATUS__UNIT_OCCUPIED, a->version);
+            rc = brk_hold_unit_status(ctx, txn, h->provider, h->unit, 0, HAVEN__UNIT_STATUS__UNIT_OCCUPIED,
+                                      a->version);
         if (rc == 0)
             rc = brk_agent_synced(ctx, txn, r->who.curve, a->version);
         if (rc == 0) {
@@ -528,13 +410,14 @@ brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     const Haven__Decline *d = r->req->decline;
     Haven__Hold *h = NULL;
+    brk_hold_refusal_t why;
     if (brk_check_scope(r, d->provider))
         return 1;
     int rc = s_load_own(ctx, txn, r, d->hold, true, &h);
     if (rc)
         return rc;
-    if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
-        rc = s_not_pending(r, h);
+    if (brk_hold_apply(h, BRK_HOLD_DECLINE, &why) < 0) {
+        rc = s_refuse(r, &why);
     } else if (d->message && (h->idva_seal_key.len != 32
                               || memcmp(d->message->recipient.data, h->idva_seal_key.data, 32) != 0)) {
         rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
@@ -545,14 +428,14 @@ brk_handle_decline(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         h->has_reason = 1;
         h->reason = d->reason;
         h->message = d->message;
-        rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_DECLINED);
+        rc = brk_hold_close(ctx, txn, h);
         h->message = NULL;       /* owned by the request */
         h->answered_by = NULL;   /* owned by me */
         if (me)
             haven__principal__free_unpacked(me, NULL);
         if (rc == 0)
-            rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
-                            HAVEN__UNIT_STATUS__UNIT_AVAILABLE, d->version);
+            rc = brk_hold_unit_status(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
+                                      HAVEN__UNIT_STATUS__UNIT_AVAILABLE, d->version);
         if (rc == 0)
             rc = brk_agent_synced(ctx, txn, r->who.curve, d->version);
         if (rc == 0) {
@@ -573,19 +456,20 @@ int
 brk_handle_hold_address(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
     Haven__Hold *h = NULL;
+    brk_hold_refusal_t why;
     int rc = s_load_own(ctx, txn, r, r->req->hold_address->hold, false, &h);
     if (rc)
         return rc;
-    if (h->state == HAVEN__HOLD_STATE__HOLD_ACCEPTED && h->address) {
+    if (brk_hold_apply(h, BRK_HOLD_DISCLOSE, &why) < 0) {
+        rc = s_refuse(r, &why);
+    } else if (!h->address) {    /* deleted when its holder's key was revoked */
+        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT, "hold %s is already %s", h->id,
+                             hv_hold_state_name(h->state));
+    } else {
         brk_log(BRK_LOG_INFO, "%s fetched the sealed address of hold %s", r->who.name, h->id);
         snprintf(r->audit.detail, sizeof r->audit.detail, "disclosure of hold %s on %s/%s", h->id,
                  h->provider, h->unit);
         rc = s_reply_hold(ctx, r, h);
-    } else if (h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
-        rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                             "hold %s is still pending: the provider has not accepted yet", h->id);
-    } else {
-        rc = s_not_pending(r, h);
     }
     haven__hold__free_unpacked(h, NULL);
     return rc;
@@ -625,15 +509,15 @@ s_reply_holds(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, brk_store_list_t *
 int
 brk_handle_hold_list(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
-    s_scan_t s = { .ctx = ctx, .idva = r->who.curve, .collect = true,
+    brk_hold_scan_t s = { .idva = r->who.curve, .collect = true,
                    .pending_only = r->req->hold_list->has_open_only && r->req->hold_list->open_only,
                    .region = r->who.role == HAVEN__ROLE__ROLE_ONCALL ? r->who.region : NULL };
-    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+    int rc = brk_holds_scan(ctx, txn, &s);
     if (rc == 0) {
         /* The IDVA sees where and what, never the notes or the address here. */
         for (size_t i = 0; i < s.list.n; i++) {
             Haven__Hold *h = (Haven__Hold *) s.list.items[i];
-            s_drop_notes(h);
+            brk_hold_drop_notes(h);
             if (h->address) {
                 haven__sealed__free_unpacked(h->address, NULL);
                 h->address = NULL;
@@ -652,7 +536,7 @@ brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     const char *one = r->req->referrals->hold;
     if (brk_check_scope(r, provider))
         return 1;
-    s_scan_t s = { .provider = provider, .collect = true, .pending_only = !one };
+    brk_hold_scan_t s = { .provider = provider, .collect = true, .pending_only = !one };
     int rc;
     if (one) {
         /* One referral in whatever state, so staff are told what became of it. */
@@ -662,7 +546,7 @@ brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             return rc;
         rc = brk_store_list_add(&s.list, &h->base);
     } else {
-        rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
+        rc = brk_holds_scan(ctx, txn, &s);
     }
     if (rc == 0) {
         /* Each agent gets only the box sealed to its own key. */
@@ -679,126 +563,6 @@ brk_handle_referrals(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         }
         rc = s_reply_holds(ctx, txn, r, &s.list);
     }
-    brk_store_list_free(&s.list);
-    return rc;
-}
-
-typedef struct {
-    brk_ctx_t *ctx;
-    MDB_txn *txn;
-    int handled;
-    int rc;
-    uint8_t keys[64][DEADLINE_KEY_LEN];
-    size_t n;
-} s_due_t;
-
-static int
-s_due(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void) val;
-    (void) vlen;
-    s_due_t *d = arg;
-    if (klen != DEADLINE_KEY_LEN)
-        return 0;
-    uint64_t t = 0;
-    for (int i = 0; i < 8; i++)
-        t = t << 8 | ((const uint8_t *) key)[i];
-    if ((int64_t) t > d->ctx->now || d->n == 64)
-        return 1;                /* keys are in time order: nothing later is due */
-    memcpy(d->keys[d->n++], key, DEADLINE_KEY_LEN);
-    return 0;
-}
-
-int
-brk_holds_expire(brk_ctx_t *ctx, MDB_txn *txn, bool *more)
-{
-    s_due_t *d = calloc(1, sizeof *d);
-    if (!d)
-        return -ENOMEM;
-    d->ctx = ctx;
-    int rc = brk_store_each(ctx->store, txn, BRK_DB_DEADLINES, NULL, 0, s_due, d);
-    *more = d->n == 64;
-    for (size_t i = 0; rc == 0 && i < d->n; i++) {
-        char id[HOLD_ID_LEN + 1];
-        memcpy(id, d->keys[i] + 9, HOLD_ID_LEN);
-        id[HOLD_ID_LEN] = '\0';
-        char kind = (char) d->keys[i][8];
-        if ((rc = brk_store_del(ctx->store, txn, BRK_DB_DEADLINES, d->keys[i], DEADLINE_KEY_LEN)) < 0)
-            break;
-        if (kind == BRK_DEADLINE_WATCH) {
-            rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, id, HOLD_ID_LEN);
-            if (rc == 0 || rc == -ENOENT)
-                rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, id, NULL);
-            d->handled++;
-            continue;
-        }
-        Haven__Hold *h = NULL;
-        rc = s_get_hold(ctx, txn, id, &h);
-        if (rc == -ENOENT) {
-            /* its hold is gone: the deadline is done with, and counts, or a
-             * head of such keys would keep the queue from ever committing */
-            rc = 0;
-            d->handled++;
-            continue;
-        }
-        if (rc < 0)
-            break;
-        if (kind == EXPIRE && h->state == HAVEN__HOLD_STATE__HOLD_PENDING) {
-            h->state = HAVEN__HOLD_STATE__HOLD_EXPIRED;
-            h->has_closed_at = 1;
-            h->closed_at = ctx->now;
-            s_drop_notes(h);
-            if ((rc = s_put_hold(ctx, txn, h)) == 0
-                && (rc = brk_deadline(ctx, txn, ctx->now + ctx->cfg->address_retention_s, PURGE, id, true)) == 0)
-                rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
-                                HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0);
-            brk_log(BRK_LOG_INFO, "hold %s on %s/%s expired unanswered", id, h->provider, h->unit);
-        } else if (kind == PURGE) {
-            /* the sealed address (or anything else) is kept no longer */
-            rc = brk_store_del(ctx->store, txn, BRK_DB_HOLDS, id, HOLD_ID_LEN);
-        }
-        haven__hold__free_unpacked(h, NULL);
-        d->handled++;
-    }
-    int handled = d->handled;
-    free(d);
-    return rc < 0 ? rc : handled;
-}
-
-int
-brk_holds_withdraw(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *count_out)
-{
-    s_scan_t s = { .ctx = ctx, .idva = key, .collect = true };
-    s.list.desc = &haven__hold__descriptor;
-    int rc = brk_store_each(ctx->store, txn, BRK_DB_HOLDS, NULL, 0, s_scan_one, &s);
-    size_t withdrawn = 0;
-    for (size_t i = 0; rc == 0 && i < s.list.n; i++) {
-        Haven__Hold *h = (Haven__Hold *) s.list.items[i];
-        if (h->state != HAVEN__HOLD_STATE__HOLD_PENDING) {
-            /* An address or message waiting for the revoked key goes now,
-             * not after address_retention: whoever took the key must not
-             * open it from a backup. */
-            if (!h->address && !h->message)
-                continue;
-            if (h->address)
-                haven__sealed__free_unpacked(h->address, NULL);
-            if (h->message)
-                haven__sealed__free_unpacked(h->message, NULL);
-            h->address = h->message = NULL;
-            rc = s_put_hold(ctx, txn, h);
-            continue;
-        }
-        if ((rc = s_close(ctx, txn, h, HAVEN__HOLD_STATE__HOLD_WITHDRAWN)) == 0
-            && (rc = s_set_unit(ctx, txn, h->provider, h->unit, HAVEN__UNIT_STATUS__UNIT_HELD,
-                                HAVEN__UNIT_STATUS__UNIT_AVAILABLE, 0)) == 0
-            && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WITHDRAWN, h->provider, h->id, NULL)) == 0) {
-            brk_log(BRK_LOG_INFO, "hold %s on %s/%s withdrawn: its holder's key was revoked", h->id,
-                    h->provider, h->unit);
-            withdrawn++;
-        }
-    }
-    if (rc == 0)
-        *count_out = withdrawn;
     brk_store_list_free(&s.list);
     return rc;
 }

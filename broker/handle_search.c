@@ -11,7 +11,8 @@
 #include "match.h"
 #include "offer.h"
 #include "report.h"
-#include "request.h"
+#include "handle_search.h"
+#include "scope.h"
 
 /* Soft preference names, e.g. "language:pl", "specialist:lgbt",
  * "district:E07000008". */
@@ -84,18 +85,14 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if (limit > ctx->cfg->max_results)
         limit = (uint32_t) ctx->cfg->max_results;
 
-    bool oncall = r->who.role == HAVEN__ROLE__ROLE_ONCALL;
-    for (size_t i = 0; i < s->need->n_kinds; i++)
-        if (!oncall && s->need->kinds[i] == HAVEN__KIND__KIND_EMERGENCY)
-            return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
-                                   "emergency units are for on-call officers");
+    if (brk_check_need_kinds(r, s->need))
+        return 1;
     int rc = brk_need_compile(s->need, ctx->districts, ctx->now, &need, err, sizeof err);
     if (rc == -ENOENT)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
     if (rc < 0)
         return rc;
-    /* Emergency units are the on-call service's: IDVAs never see them. */
-    brk_need_hide_kinds(need, oncall ? 0 : 1u << HAVEN__KIND__KIND_EMERGENCY);
+    brk_need_hide_kinds(need, brk_hidden_kinds(r->who.role));
     if ((rc = brk_match_search(need, ctx->index, limit, &res)) < 0)
         goto out;
 
@@ -188,7 +185,8 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
      * the region searched (one of a dozen), never districts or free text. */
     r->audit.search = true;
     r->audit.dims = brk_need_dims(s->need);
-    snprintf(r->audit.region, sizeof r->audit.region, "%s", brk_ctx_region(ctx, brk_need_reference(need)));
+    snprintf(r->audit.region, sizeof r->audit.region, "%s",
+             brk_districts_region_of(ctx->districts, brk_need_reference(need)));
     r->audit.matching = res.matching;
     r->audit.limit = limit;
     uint32_t most = 0;

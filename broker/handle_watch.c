@@ -9,16 +9,9 @@
 #include "../proto/names.h"
 #include "log.h"
 #include "match.h"
-#include "request.h"
-
-#define EMERGENCY (1u << HAVEN__KIND__KIND_EMERGENCY)
-
-const char *
-brk_ctx_region(const brk_ctx_t *ctx, int district)
-{
-    return district >= 0 && (size_t) district < brk_districts_count(ctx->districts)
-        ? brk_districts_region(ctx->districts, district) : "";
-}
+#include "deadline.h"
+#include "handle_watch.h"
+#include "scope.h"
 
 typedef struct {
     const brk_principal_t *who;
@@ -53,11 +46,8 @@ brk_handle_watch_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     brk_need_t *need = NULL;
     char err[256], id[17];
     uint8_t raw[8];
-    bool oncall = r->who.role == HAVEN__ROLE__ROLE_ONCALL;
-    for (size_t i = 0; i < c->need->n_kinds; i++)
-        if (!oncall && c->need->kinds[i] == HAVEN__KIND__KIND_EMERGENCY)
-            return brk_reply_error(r, HAVEN__STATUS__STATUS_FORBIDDEN,
-                                   "emergency units are for on-call officers");
+    if (brk_check_need_kinds(r, c->need))
+        return 1;
     int rc = brk_need_compile(c->need, ctx->districts, ctx->now, &need, err, sizeof err);
     if (rc == -ENOENT)
         return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST, "%s", err);
@@ -83,9 +73,9 @@ brk_handle_watch_create(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     w.principal = r->who.name;
     w.has_principal_key = 1;
     w.principal_key = (ProtobufCBinaryData) { 32, r->who.curve };
-    w.region = (char *) brk_ctx_region(ctx, ref);
+    w.region = (char *) brk_districts_region_of(ctx->districts, ref);
     if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_WATCHES, id, 16, &w.base)) < 0
-        || (rc = brk_deadline(ctx, txn, w.expires_at, BRK_DEADLINE_WATCH, id, true)) < 0
+        || (rc = brk_deadline_add(ctx->store, txn, w.expires_at, BRK_DEADLINE_WATCH, id)) < 0
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, id, NULL)) < 0)
         return rc;
     snprintf(r->audit.detail, sizeof r->audit.detail, "watch %s for %us", id, c->for_s);
@@ -157,7 +147,7 @@ brk_handle_watch_cancel(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     if (rc < 0)
         return rc;
     if ((rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, id, strlen(id))) == 0
-        && (rc = brk_deadline(ctx, txn, w->expires_at, BRK_DEADLINE_WATCH, id, false)) == 0
+        && (rc = brk_deadline_remove(ctx->store, txn, w->expires_at, BRK_DEADLINE_WATCH, id)) == 0
         && (rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, id, NULL)) == 0) {
         snprintf(r->audit.detail, sizeof r->audit.detail, "watch %s", id);
         Haven__Reply reply = HAVEN__REPLY__INIT;
@@ -267,7 +257,7 @@ brk_watches_end(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *cou
         if (!w->id || strlen(w->id) != 16)
             continue;            /* not a record this broker wrote */
         if ((rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, w->id, strlen(w->id))) == 0
-            && (rc = brk_deadline(ctx, txn, w->expires_at, BRK_DEADLINE_WATCH, w->id, false)) == 0)
+            && (rc = brk_deadline_remove(ctx->store, txn, w->expires_at, BRK_DEADLINE_WATCH, w->id)) == 0)
             rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, w->id, NULL);
     }
     if (rc == 0) {
@@ -277,5 +267,14 @@ brk_watches_end(brk_ctx_t *ctx, MDB_txn *txn, const uint8_t key[32], size_t *cou
     if (rc == 0)
         *count_out = s.list.n;
     brk_store_list_free(&s.list);
+    return rc;
+}
+
+int
+brk_watch_expire(brk_ctx_t *ctx, MDB_txn *txn, const char *id)
+{
+    int rc = brk_store_del(ctx->store, txn, BRK_DB_WATCHES, id, strlen(id));
+    if (rc == 0 || rc == -ENOENT)
+        rc = brk_ctx_dirty(ctx, BRK_DIRTY_WATCH, NULL, id, NULL);
     return rc;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Offer tokens: opaque, short-lived, bound to the principal who searched.
  * A token is the unit's key, the searcher's key and an expiry, sealed with
- * a secret only the broker holds (XChaCha20-Poly1305 via crypto_secretbox),
+ * a secret only the broker holds (XSalsa20-Poly1305 via crypto_secretbox),
  * so searching writes nothing and a token cannot be forged or moved to
  * another principal. */
 #ifndef BRK_OFFER_H

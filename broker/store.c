@@ -33,12 +33,6 @@ static const char *const s_db_names[BRK_DB__COUNT] = {
     "watches", "inbox", "replies", "reply-times",
 };
 
-int
-brk_lmdb_error(int rc)
-{
-    return hv_lmdb_error(rc);
-}
-
 static int s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out);
 
 int
@@ -69,32 +63,32 @@ s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out)
     if ((rc = -pthread_rwlock_init(&self->copy_lock, NULL)) < 0)
         goto fail;
     self->copy_lock_ready = true;
-    if ((rc = brk_lmdb_error(mdb_env_create(&self->env))) < 0)
+    if ((rc = hv_lmdb_error(mdb_env_create(&self->env))) < 0)
         goto fail;
     /* brk_store_commit and brk_store_abort find the store from the txn */
-    if ((rc = brk_lmdb_error(mdb_env_set_userctx(self->env, self))) < 0
-        || (rc = brk_lmdb_error(mdb_env_set_maxdbs(self->env, 16))) < 0
-        || (rc = brk_lmdb_error(mdb_env_set_maxreaders(self->env, 126))) < 0
-        || (rc = brk_lmdb_error(mdb_env_set_mapsize(self->env, map_size))) < 0)
+    if ((rc = hv_lmdb_error(mdb_env_set_userctx(self->env, self))) < 0
+        || (rc = hv_lmdb_error(mdb_env_set_maxdbs(self->env, 16))) < 0
+        || (rc = hv_lmdb_error(mdb_env_set_maxreaders(self->env, 126))) < 0
+        || (rc = hv_lmdb_error(mdb_env_set_mapsize(self->env, map_size))) < 0)
         goto fail;
     /* A copy may be a backup file as haven-admin backup writes it, not a
      * directory holding data.mdb. */
     struct stat st;
     unsigned nosubdir = copy && stat(dir, &st) == 0 && S_ISREG(st.st_mode) ? MDB_NOSUBDIR : 0;
     /* Durable commits (no MDB_NOSYNC): an ack means the update is on disk. */
-    if ((rc = brk_lmdb_error(mdb_env_open(self->env, dir,
+    if ((rc = hv_lmdb_error(mdb_env_open(self->env, dir,
                                           MDB_NOTLS | nosubdir | (copy ? MDB_RDONLY | MDB_NOLOCK : 0), 0600))) < 0)
         goto fail;
     /* The file may be larger than asked (it grew earlier): use its size. */
     MDB_envinfo info;
-    if ((rc = brk_lmdb_error(mdb_env_info(self->env, &info))) < 0)
+    if ((rc = hv_lmdb_error(mdb_env_info(self->env, &info))) < 0)
         goto fail;
     self->map_size = info.me_mapsize;
 
-    if ((rc = brk_lmdb_error(mdb_txn_begin(self->env, NULL, copy ? MDB_RDONLY : 0, &txn))) < 0)
+    if ((rc = hv_lmdb_error(mdb_txn_begin(self->env, NULL, copy ? MDB_RDONLY : 0, &txn))) < 0)
         goto fail;
     for (int i = 0; i < BRK_DB__COUNT; i++) {
-        rc = brk_lmdb_error(mdb_dbi_open(txn, s_db_names[i], copy ? 0 : MDB_CREATE, &self->dbi[i]));
+        rc = hv_lmdb_error(mdb_dbi_open(txn, s_db_names[i], copy ? 0 : MDB_CREATE, &self->dbi[i]));
         if (rc == -ENOENT && copy) {
             self->absent[i] = true;     /* an older backup: read as empty */
             rc = 0;
@@ -102,7 +96,7 @@ s_open(const char *dir, size_t map_size, bool copy, brk_store_t **store_out)
         if (rc < 0)
             goto fail;
     }
-    if ((rc = brk_lmdb_error(mdb_txn_commit(txn))) < 0) {
+    if ((rc = hv_lmdb_error(mdb_txn_commit(txn))) < 0) {
         txn = NULL;
         goto fail;
     }
@@ -138,7 +132,7 @@ s_store_of(MDB_txn *txn)
 int
 brk_store_begin(brk_store_t *self, MDB_txn *parent, bool write, MDB_txn **txn_out)
 {
-    int rc = brk_lmdb_error(mdb_txn_begin(self->env, parent, write ? 0 : MDB_RDONLY, txn_out));
+    int rc = hv_lmdb_error(mdb_txn_begin(self->env, parent, write ? 0 : MDB_RDONLY, txn_out));
     if (rc == 0)
         atomic_fetch_add(&self->open_txns, 1);
     return rc;
@@ -158,8 +152,8 @@ static int
 s_set_map_size(brk_store_t *self, size_t size)
 {
     MDB_envinfo info;
-    int rc = brk_lmdb_error(mdb_env_set_mapsize(self->env, size));
-    if (rc == 0 && (rc = brk_lmdb_error(mdb_env_info(self->env, &info))) == 0)
+    int rc = hv_lmdb_error(mdb_env_set_mapsize(self->env, size));
+    if (rc == 0 && (rc = hv_lmdb_error(mdb_env_info(self->env, &info))) == 0)
         self->map_size = info.me_mapsize;
     return rc;
 }
@@ -176,8 +170,8 @@ s_grow_early(brk_store_t *self)
     int rc;
     if (self->copy)
         return;
-    if ((rc = brk_lmdb_error(mdb_env_info(self->env, &info))) < 0
-        || (rc = brk_lmdb_error(mdb_env_stat(self->env, &st))) < 0) {
+    if ((rc = hv_lmdb_error(mdb_env_info(self->env, &info))) < 0
+        || (rc = hv_lmdb_error(mdb_env_stat(self->env, &st))) < 0) {
         brk_log(BRK_LOG_WARN, "cannot tell how full the store map is: %s", strerror(-rc));
         return;
     }
@@ -208,7 +202,7 @@ int
 brk_store_commit(MDB_txn *txn)
 {
     brk_store_t *self = s_store_of(txn);
-    int rc = brk_lmdb_error(mdb_txn_commit(txn));
+    int rc = hv_lmdb_error(mdb_txn_commit(txn));
     if (s_txn_ended(self) == 0 && rc == 0)
         s_grow_early(self);
     return rc;
@@ -217,15 +211,15 @@ brk_store_commit(MDB_txn *txn)
 int
 brk_store_commit_nosync(brk_store_t *self, MDB_txn *txn)
 {
-    int rc = brk_lmdb_error(mdb_env_set_flags(self->env, MDB_NOSYNC, 1));
+    int rc = hv_lmdb_error(mdb_env_set_flags(self->env, MDB_NOSYNC, 1));
     if (rc < 0) {
         brk_store_abort(txn);    /* as a failed commit: the transaction is gone */
         return rc;
     }
-    rc = brk_lmdb_error(mdb_txn_commit(txn));
+    rc = hv_lmdb_error(mdb_txn_commit(txn));
     /* Every later commit would skip its fsync if this stayed set: an ack
      * would no longer mean "on disk". */
-    int frc = brk_lmdb_error(mdb_env_set_flags(self->env, MDB_NOSYNC, 0));
+    int frc = hv_lmdb_error(mdb_env_set_flags(self->env, MDB_NOSYNC, 0));
     int left = s_txn_ended(self);
     if (frc < 0)
         return frc;
@@ -237,7 +231,7 @@ brk_store_commit_nosync(brk_store_t *self, MDB_txn *txn)
 int
 brk_store_sync(brk_store_t *self)
 {
-    return brk_lmdb_error(mdb_env_sync(self->env, 1));
+    return hv_lmdb_error(mdb_env_sync(self->env, 1));
 }
 
 void
@@ -281,7 +275,7 @@ int
 brk_store_reader_check(brk_store_t *self)
 {
     int dead = 0;
-    int rc = brk_lmdb_error(mdb_reader_check(self->env, &dead));
+    int rc = hv_lmdb_error(mdb_reader_check(self->env, &dead));
     return rc < 0 ? rc : dead;
 }
 
@@ -292,7 +286,7 @@ brk_store_get(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key, siz
     MDB_val k = { klen, (void *) key }, v;
     if (self->absent[db])
         return -ENOENT;
-    int rc = brk_lmdb_error(mdb_get(txn, self->dbi[db], &k, &v));
+    int rc = hv_lmdb_error(mdb_get(txn, self->dbi[db], &k, &v));
     if (rc == 0) {
         *val_out = v.mv_data;
         *vlen_out = v.mv_size;
@@ -305,14 +299,14 @@ brk_store_put(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key, siz
               const void *val, size_t vlen)
 {
     MDB_val k = { klen, (void *) key }, v = { vlen, (void *) val };
-    return brk_lmdb_error(mdb_put(txn, self->dbi[db], &k, &v, 0));
+    return hv_lmdb_error(mdb_put(txn, self->dbi[db], &k, &v, 0));
 }
 
 int
 brk_store_del(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key, size_t klen)
 {
     MDB_val k = { klen, (void *) key };
-    return brk_lmdb_error(mdb_del(txn, self->dbi[db], &k, NULL));
+    return hv_lmdb_error(mdb_del(txn, self->dbi[db], &k, NULL));
 }
 
 int
@@ -323,7 +317,7 @@ brk_store_put_msg(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *key,
     v.mv_size = protobuf_c_message_get_packed_size(msg);
     /* MDB_RESERVE: pack straight into the page, no intermediate buffer. */
     size_t want = v.mv_size;
-    int rc = brk_lmdb_error(mdb_put(txn, self->dbi[db], &k, &v, MDB_RESERVE));
+    int rc = hv_lmdb_error(mdb_put(txn, self->dbi[db], &k, &v, MDB_RESERVE));
     /* a record shorter than its reservation would read back as garbage */
     if (rc == 0 && protobuf_c_message_pack(msg, v.mv_data) != want)
         rc = -EIO;
@@ -355,13 +349,13 @@ brk_store_each(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *prefix,
     MDB_val k = { plen, (void *) prefix }, v;
     if (self->absent[db])
         return 0;
-    int rc = brk_lmdb_error(mdb_cursor_open(txn, self->dbi[db], &cur));
+    int rc = hv_lmdb_error(mdb_cursor_open(txn, self->dbi[db], &cur));
     if (rc < 0)
         return rc;
     int op = plen ? MDB_SET_RANGE : MDB_FIRST;
     /* Only the cursor's -ENOENT means "no more records": a callback's
      * -ENOENT is an error like any other and must reach the caller. */
-    while ((rc = brk_lmdb_error(mdb_cursor_get(cur, &k, &v, op))) == 0) {
+    while ((rc = hv_lmdb_error(mdb_cursor_get(cur, &k, &v, op))) == 0) {
         op = MDB_NEXT;
         if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
             break;
@@ -406,7 +400,7 @@ brk_store_count(brk_store_t *self, MDB_txn *txn, brk_db_t db, size_t *count_out)
         *count_out = 0;
         return 0;
     }
-    int rc = brk_lmdb_error(mdb_stat(txn, self->dbi[db], &st));
+    int rc = hv_lmdb_error(mdb_stat(txn, self->dbi[db], &st));
     if (rc == 0)
         *count_out = st.ms_entries;
     return rc;
@@ -482,7 +476,7 @@ brk_store_copy_fd(brk_store_t *self, int fd)
     int rc = pthread_rwlock_rdlock(&self->copy_lock);
     if (rc != 0)
         return -rc;
-    rc = brk_lmdb_error(mdb_env_copyfd2(self->env, fd, MDB_CP_COMPACT));
+    rc = hv_lmdb_error(mdb_env_copyfd2(self->env, fd, MDB_CP_COMPACT));
     int urc = pthread_rwlock_unlock(&self->copy_lock);
     return rc < 0 ? rc : -urc;
 }
@@ -498,24 +492,24 @@ brk_store_mark_copy(const char *path, const char *key, const void *val, size_t l
         return -errno;
     /* room for the record beside the compacted pages */
     size_t map = ((size_t) st.st_size + (4u << 20)) & ~(size_t) 0xfffff;
-    int rc = brk_lmdb_error(mdb_env_create(&env));
+    int rc = hv_lmdb_error(mdb_env_create(&env));
     if (rc == 0)
-        rc = brk_lmdb_error(mdb_env_set_maxdbs(env, 16));
+        rc = hv_lmdb_error(mdb_env_set_maxdbs(env, 16));
     if (rc == 0)
-        rc = brk_lmdb_error(mdb_env_set_mapsize(env, map));
+        rc = hv_lmdb_error(mdb_env_set_mapsize(env, map));
     /* No lock file: nobody else opens a copy that is still being made. */
     if (rc == 0)
-        rc = brk_lmdb_error(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0600));
+        rc = hv_lmdb_error(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0600));
     if (rc == 0)
-        rc = brk_lmdb_error(mdb_txn_begin(env, NULL, 0, &txn));
+        rc = hv_lmdb_error(mdb_txn_begin(env, NULL, 0, &txn));
     if (rc == 0)
-        rc = brk_lmdb_error(mdb_dbi_open(txn, s_db_names[BRK_DB_META], MDB_CREATE, &dbi));
+        rc = hv_lmdb_error(mdb_dbi_open(txn, s_db_names[BRK_DB_META], MDB_CREATE, &dbi));
     if (rc == 0) {
         MDB_val k = { strlen(key), (void *) key }, v = { len, (void *) val };
-        rc = brk_lmdb_error(mdb_put(txn, dbi, &k, &v, 0));
+        rc = hv_lmdb_error(mdb_put(txn, dbi, &k, &v, 0));
     }
     if (rc == 0) {
-        rc = brk_lmdb_error(mdb_txn_commit(txn));
+        rc = hv_lmdb_error(mdb_txn_commit(txn));
         txn = NULL;
     }
     if (txn)
@@ -530,15 +524,15 @@ brk_store_del_prefix(brk_store_t *self, MDB_txn *txn, brk_db_t db, const void *p
 {
     MDB_cursor *cur;
     MDB_val k = { plen, (void *) prefix }, v;
-    int n = 0, rc = brk_lmdb_error(mdb_cursor_open(txn, self->dbi[db], &cur));
+    int n = 0, rc = hv_lmdb_error(mdb_cursor_open(txn, self->dbi[db], &cur));
     if (rc < 0)
         return rc;
-    rc = brk_lmdb_error(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+    rc = hv_lmdb_error(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
     while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
-        if ((rc = brk_lmdb_error(mdb_cursor_del(cur, 0))) < 0)
+        if ((rc = hv_lmdb_error(mdb_cursor_del(cur, 0))) < 0)
             goto out;            /* a failed delete is an error, never the end */
         n++;
-        rc = brk_lmdb_error(mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT));
+        rc = hv_lmdb_error(mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT));
         /* Deleting the table's last record leaves the cursor with no
          * position, which LMDB reports as EINVAL: the end, too. */
         if (rc == -EINVAL)

@@ -27,11 +27,6 @@ typedef enum {
     BRK_DB__COUNT
 } brk_db_t;
 
-/* Translate an LMDB or system return code to 0 or negative errno:
- * MDB_NOTFOUND -> -ENOENT, MDB_MAP_FULL -> -ENOSPC, ... The only place
- * LMDB codes are interpreted. */
-int brk_lmdb_error(int rc);
-
 /* Open (creating if needed) the store in dir with an initial map size.
  * Returns 0 or -errno. Caller owns *store_out. */
 int brk_store_open(const char *dir, size_t map_size, brk_store_t **store_out);

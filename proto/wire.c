@@ -324,13 +324,21 @@ s_check_token(const char *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Hold, watch and backup ids are 16 hex digits the broker made; what says
+ * which the request names, and printed_by where the user saw it. */
+static int
+s_check_hex_id(const char *what, const char *printed_by, const char *s, char *err, size_t errlen)
+{
+    if (!s || strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
+        return s_fail(err, errlen, "'%.32s' is not a %s id (16 hex digits, as %s printed)", s ? s : "",
+                      what, printed_by);
+    return 0;
+}
+
 static int
 s_check_hold_id(const char *s, char *err, size_t errlen)
 {
-    if (!s || strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
-        return s_fail(err, errlen, "'%.32s' is not a hold id (16 hex digits, as haven hold printed)",
-                      s ? s : "");
-    return 0;
+    return s_check_hex_id("hold", "haven hold", s, err, errlen);
 }
 
 int
@@ -449,7 +457,7 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
     case HAVEN__REQUEST__BODY_AUDIT_VERIFY:
         return 0;
     case HAVEN__REQUEST__BODY_WATCH_CANCEL:
-        return s_check_hold_id(r->watch_cancel->watch, err, errlen);
+        return s_check_hex_id("watch", "haven watch", r->watch_cancel->watch, err, errlen);
     case HAVEN__REQUEST__BODY_AUDIT_SHOW:
         if (r->audit_show->principal && !hv_valid_id(r->audit_show->principal))
             return s_fail(err, errlen, "--principal takes a principal's name");
@@ -461,7 +469,7 @@ hv_request_validate(const Haven__Request *r, char *err, size_t errlen)
         return 0;
     }
     case HAVEN__REQUEST__BODY_BACKUP_FETCH:
-        return s_check_hold_id(r->backup_fetch->backup, err, errlen);
+        return s_check_hex_id("backup", "haven-admin backup", r->backup_fetch->backup, err, errlen);
     case HAVEN__REQUEST__BODY_HOLD_CANCEL:
         return s_check_hold_id(r->hold_cancel->hold, err, errlen);
     case HAVEN__REQUEST__BODY_HOLD_ADDRESS:

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "../../broker/request.h"
+#include "../../broker/handle_agent.h"
 #include "harness.h"
 
 const char *

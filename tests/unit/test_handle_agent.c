@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../broker/request.h"
+#include "../../broker/handle_agent.h"
 
 static char dir[64];
 static brk_store_t *store;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../broker/store.h"
+#include "../../common/lmdb_error.h"
 #include "fault.h"
 #include "haven.pb-c.h"
 
@@ -143,11 +144,11 @@ Test(store, map_full_is_reported_then_growth_lets_the_write_through)
 
 Test(store, lmdb_codes_translate_in_one_place)
 {
-    cr_assert_eq(brk_lmdb_error(MDB_SUCCESS), 0);
-    cr_assert_eq(brk_lmdb_error(MDB_NOTFOUND), -ENOENT);
-    cr_assert_eq(brk_lmdb_error(MDB_MAP_FULL), -ENOSPC);
-    cr_assert_eq(brk_lmdb_error(MDB_CORRUPTED), -EILSEQ);
-    cr_assert_eq(brk_lmdb_error(EACCES), -EACCES);
+    cr_assert_eq(hv_lmdb_error(MDB_SUCCESS), 0);
+    cr_assert_eq(hv_lmdb_error(MDB_NOTFOUND), -ENOENT);
+    cr_assert_eq(hv_lmdb_error(MDB_MAP_FULL), -ENOSPC);
+    cr_assert_eq(hv_lmdb_error(MDB_CORRUPTED), -EILSEQ);
+    cr_assert_eq(hv_lmdb_error(EACCES), -EACCES);
 }
 
 Test(store, hot_copy)
