@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include "audit.h"
+#include "log.h"
 
 #define HEAD_KEY "audit-head"
 #define BASE_KEY "audit-base"
@@ -114,10 +115,16 @@ static void
 s_mac(const brk_audit_key_t *key, const char *tag, const uint8_t *data, size_t len, uint8_t out[32])
 {
     crypto_generichash_state st;
-    crypto_generichash_init(&st, key->chain, sizeof key->chain, 32);
-    crypto_generichash_update(&st, (const uint8_t *) tag, strlen(tag) + 1);
-    crypto_generichash_update(&st, data, len);
-    crypto_generichash_final(&st, out, 32);
+    /* Keyed BLAKE2b with a 32-byte key and output cannot fail; if it ever
+     * did, a MAC that is not one would be written into the chain or taken
+     * for a check, so stop rather than go on. */
+    if (crypto_generichash_init(&st, key->chain, sizeof key->chain, 32) != 0
+        || crypto_generichash_update(&st, (const uint8_t *) tag, strlen(tag) + 1) != 0
+        || crypto_generichash_update(&st, data, len) != 0
+        || crypto_generichash_final(&st, out, 32) != 0) {
+        brk_log(BRK_LOG_ERROR, "libsodium failed to compute an audit MAC; stopping");
+        abort();
+    }
 }
 
 /* The meta head: seq, hash and, once keyed, a MAC over both. */
