@@ -166,6 +166,8 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
             if (res.relax[k]) {
                 haven__relaxation__init(&relax[n_relax]);
                 relax[n_relax].rule = (char *) brk_rule_name((brk_rule_t) k);
+                relax[n_relax].has_id = 1;
+                relax[n_relax].id = (Haven__Rule) (k + 1);
                 relax[n_relax].matching = res.relax[k];
                 relax_ptrs[n_relax] = &relax[n_relax];
                 n_relax++;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../proto/names.h"
 #include "match.h"
 
 #define BIT(r) (1u << (r))
@@ -43,29 +44,6 @@ struct brk_need {
     uint8_t tables[];
 };
 
-static const char *const s_rule_names[BRK_RULE__COUNT] = {
-    [BRK_RULE_FRESH] = "stale",
-    [BRK_RULE_FROM] = "available_from",
-    [BRK_RULE_GENDER] = "gender",
-    [BRK_RULE_ADULT_AGE] = "adult_age",
-    [BRK_RULE_CHILDREN] = "max_children",
-    [BRK_RULE_BOYS] = "max_boy_age",
-    [BRK_RULE_HOUSEHOLD] = "max_occupants",
-    [BRK_RULE_PETS] = "pets",
-    [BRK_RULE_WHEELCHAIR] = "wheelchair",
-    [BRK_RULE_STEP_FREE] = "step_free",
-    [BRK_RULE_GROUND_FLOOR] = "ground_floor",
-    [BRK_RULE_ACCESSIBLE_BATHROOM] = "accessible_bathroom",
-    [BRK_RULE_SENSORY] = "sensory",
-    [BRK_RULE_PERSONAL_CARE] = "personal_care",
-    [BRK_RULE_CARER_ROOM] = "carer_room",
-    [BRK_RULE_NRPF] = "nrpf",
-    [BRK_RULE_COMPLEX] = "complex_needs",
-    [BRK_RULE_SELF_CONTAINED] = "self_contained",
-    [BRK_RULE_KIND] = "kind",
-    [BRK_RULE_EXCLUDED] = "excluded_district",
-    [BRK_RULE_DISTANCE] = "within",
-};
 
 /* Access features in the order of their rules. */
 static const struct { uint8_t feature; brk_rule_t rule; } s_access[] = {
@@ -81,7 +59,8 @@ static const struct { uint8_t feature; brk_rule_t rule; } s_access[] = {
 const char *
 brk_rule_name(brk_rule_t rule)
 {
-    return rule < BRK_RULE__COUNT ? s_rule_names[rule] : "?";
+    /* the engine's rules are the protocol's, in the same order */
+    return rule < BRK_RULE__COUNT ? hv_rule_name((int) rule + 1) : "?";
 }
 
 static int

@@ -10,6 +10,8 @@
 #include "districts.h"
 #include "index.h"
 
+/* In the order of haven.proto's Rule (which starts at 1 after RULE_NONE):
+ * brk_rule_t r is Rule r + 1. */
 typedef enum {
     BRK_RULE_FRESH,
     BRK_RULE_FROM,

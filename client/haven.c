@@ -96,7 +96,6 @@ s_relaxation_sentence(const Haven__Relaxation *r, const Haven__Need *n, char *bu
     for (size_t i = 0; i < n->n_children; i++)
         if (strcmp(n->children[i]->sex, "m") == 0 && n->children[i]->age > oldest)
             oldest = n->children[i]->age;
-    const char *rule = r->rule;
     unsigned m = r->matching;
     const char *more = m == 1 ? "1 more would match" : NULL;
     char head[64];
@@ -104,46 +103,74 @@ s_relaxation_sentence(const Haven__Relaxation *r, const Haven__Need *n, char *bu
         snprintf(head, sizeof head, "%u more would match", m);
         more = head;
     }
-    if (strcmp(rule, "max_boy_age") == 0)
+    /* the rule itself, not its name (a broker from before the enum: its name) */
+    switch (r->has_id ? (int) r->id : hv_rule_parse(r->rule)) {
+    case HAVEN__RULE__RULE_MAX_BOY_AGE:
         snprintf(buf, len, "%s if boys up to %u were accepted", more, oldest);
-    else if (strcmp(rule, "stale") == 0)
+        break;
+    case HAVEN__RULE__RULE_STALE:
         snprintf(buf, len, "%s counting units not confirmed recently (--include-stale)", more);
-    else if (strcmp(rule, "available_from") == 0)
+        break;
+    case HAVEN__RULE__RULE_AVAILABLE_FROM:
         snprintf(buf, len, "%s later: they are available from a future date (--from)", more);
-    else if (strcmp(rule, "max_children") == 0)
+        break;
+    case HAVEN__RULE__RULE_MAX_CHILDREN:
         snprintf(buf, len, "%s if services took %zu children", more, n->n_children);
-    else if (strcmp(rule, "max_occupants") == 0)
+        break;
+    case HAVEN__RULE__RULE_MAX_OCCUPANTS:
         snprintf(buf, len, "%s if units took a household of %u", more, household);
-    else if (strcmp(rule, "pets") == 0)
+        break;
+    case HAVEN__RULE__RULE_PETS:
         snprintf(buf, len, "%s if the pets were accepted", more);
-    else if (strcmp(rule, "nrpf") == 0)
+        break;
+    case HAVEN__RULE__RULE_NRPF:
         snprintf(buf, len, "%s if no recourse to public funds (NRPF) were accepted", more);
-    else if (strcmp(rule, "complex_needs") == 0)
+        break;
+    case HAVEN__RULE__RULE_COMPLEX_NEEDS:
         snprintf(buf, len, "%s if the complex needs were supported", more);
-    else if (strcmp(rule, "self_contained") == 0)
+        break;
+    case HAVEN__RULE__RULE_SELF_CONTAINED:
         snprintf(buf, len, "%s if shared facilities were acceptable", more);
-    else if (strcmp(rule, "kind") == 0)
+        break;
+    case HAVEN__RULE__RULE_KIND:
         snprintf(buf, len, "%s with other kinds of accommodation", more);
-    else if (strcmp(rule, "excluded_district") == 0)
+        break;
+    case HAVEN__RULE__RULE_EXCLUDED_DISTRICT:
         snprintf(buf, len, "%s in the excluded districts", more);
-    else if (strcmp(rule, "within") == 0)
+        break;
+    case HAVEN__RULE__RULE_WITHIN:
         snprintf(buf, len, "%s further than %u km away", more, n->within_km);
-    else if (strcmp(rule, "gender") == 0)
+        break;
+    case HAVEN__RULE__RULE_GENDER:
         snprintf(buf, len, "%s at services for other genders", more);
-    else if (strcmp(rule, "adult_age") == 0)
+        break;
+    case HAVEN__RULE__RULE_ADULT_AGE:
         snprintf(buf, len, "%s without the age limit", more);
-    else {
-        static const char *const access[][2] = {
-            { "wheelchair", "wheelchair access" }, { "step_free", "step-free access" },
-            { "ground_floor", "a ground floor" }, { "accessible_bathroom", "an accessible bathroom" },
-            { "sensory", "sensory adaptations" }, { "personal_care", "personal care" },
-            { "carer_room", "a room for a carer" },
-        };
-        const char *what = rule;
-        for (size_t i = 0; i < sizeof access / sizeof access[0]; i++)
-            if (strcmp(rule, access[i][0]) == 0)
-                what = access[i][1];
-        snprintf(buf, len, "%s if %s were not needed", more, what);
+        break;
+    case HAVEN__RULE__RULE_WHEELCHAIR:
+        snprintf(buf, len, "%s if wheelchair access were not needed", more);
+        break;
+    case HAVEN__RULE__RULE_STEP_FREE:
+        snprintf(buf, len, "%s if step-free access were not needed", more);
+        break;
+    case HAVEN__RULE__RULE_GROUND_FLOOR:
+        snprintf(buf, len, "%s if a ground floor were not needed", more);
+        break;
+    case HAVEN__RULE__RULE_ACCESSIBLE_BATHROOM:
+        snprintf(buf, len, "%s if an accessible bathroom were not needed", more);
+        break;
+    case HAVEN__RULE__RULE_SENSORY:
+        snprintf(buf, len, "%s if sensory adaptations were not needed", more);
+        break;
+    case HAVEN__RULE__RULE_PERSONAL_CARE:
+        snprintf(buf, len, "%s if personal care were not needed", more);
+        break;
+    case HAVEN__RULE__RULE_CARER_ROOM:
+        snprintf(buf, len, "%s if a room for a carer were not needed", more);
+        break;
+    default:
+        snprintf(buf, len, "%s if %s were not required", more, r->rule);
+        break;
     }
 }
 

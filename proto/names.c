@@ -215,3 +215,43 @@ hv_need_format(const Haven__Need *n, char *buf, size_t len)
         PUT("%s%s", i ? "," : ", speaks ", n->languages[i]);
 #undef PUT
 }
+
+static const char *const s_rules[] = {
+    [HAVEN__RULE__RULE_NONE] = "none",
+    [HAVEN__RULE__RULE_STALE] = "stale",
+    [HAVEN__RULE__RULE_AVAILABLE_FROM] = "available_from",
+    [HAVEN__RULE__RULE_GENDER] = "gender",
+    [HAVEN__RULE__RULE_ADULT_AGE] = "adult_age",
+    [HAVEN__RULE__RULE_MAX_CHILDREN] = "max_children",
+    [HAVEN__RULE__RULE_MAX_BOY_AGE] = "max_boy_age",
+    [HAVEN__RULE__RULE_MAX_OCCUPANTS] = "max_occupants",
+    [HAVEN__RULE__RULE_PETS] = "pets",
+    [HAVEN__RULE__RULE_WHEELCHAIR] = "wheelchair",
+    [HAVEN__RULE__RULE_STEP_FREE] = "step_free",
+    [HAVEN__RULE__RULE_GROUND_FLOOR] = "ground_floor",
+    [HAVEN__RULE__RULE_ACCESSIBLE_BATHROOM] = "accessible_bathroom",
+    [HAVEN__RULE__RULE_SENSORY] = "sensory",
+    [HAVEN__RULE__RULE_PERSONAL_CARE] = "personal_care",
+    [HAVEN__RULE__RULE_CARER_ROOM] = "carer_room",
+    [HAVEN__RULE__RULE_NRPF] = "nrpf",
+    [HAVEN__RULE__RULE_COMPLEX_NEEDS] = "complex_needs",
+    [HAVEN__RULE__RULE_SELF_CONTAINED] = "self_contained",
+    [HAVEN__RULE__RULE_KIND] = "kind",
+    [HAVEN__RULE__RULE_EXCLUDED_DISTRICT] = "excluded_district",
+    [HAVEN__RULE__RULE_WITHIN] = "within",
+};
+
+const char *
+hv_rule_name(int rule)
+{
+    return rule > 0 && (size_t) rule < sizeof s_rules / sizeof s_rules[0] ? s_rules[rule] : "?";
+}
+
+int
+hv_rule_parse(const char *name)
+{
+    for (size_t i = 1; name && i < sizeof s_rules / sizeof s_rules[0]; i++)
+        if (strcmp(name, s_rules[i]) == 0)
+            return (int) i;
+    return HAVEN__RULE__RULE_NONE;
+}

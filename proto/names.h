@@ -13,6 +13,10 @@ int hv_role_parse(const char *s);
 const char *hv_kind_name(int kind);
 int hv_kind_parse(const char *s);
 const char *hv_unit_status_name(int status);
+/* A hard rule's name as replies and --json give it ("max_boy_age"), and
+ * back (HAVEN__RULE__RULE_NONE if unknown). */
+const char *hv_rule_name(int rule);
+int hv_rule_parse(const char *name);
 int hv_unit_status_parse(const char *s);
 const char *hv_genders_name(int genders);
 int hv_genders_parse(const char *s);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../broker/match.h"
+#include "../../proto/names.h"
 
 #define NOW 1800000000LL
 
@@ -495,4 +496,17 @@ Test(match, staleness_follows_the_clock)
     brk_result_free(&r);
     free(need);
     brk_index_destroy(&x);
+}
+
+/* The engine's rules are the protocol's Rule, in order: a relaxation's id
+ * and its name say the same rule, for every rule. */
+Test(match, every_rule_has_its_protocol_id_and_name)
+{
+    for (int k = 0; k < BRK_RULE__COUNT; k++) {
+        const char *name = brk_rule_name((brk_rule_t) k);
+        cr_assert_str_neq(name, "?", "rule %d has a name", k);
+        cr_assert_eq(hv_rule_parse(name), k + 1, "%s is Rule %d", name, k + 1);
+    }
+    cr_assert_str_eq(brk_rule_name(BRK_RULE_BOYS), "max_boy_age");
+    cr_assert_eq(hv_rule_parse("no such rule"), HAVEN__RULE__RULE_NONE);
 }
