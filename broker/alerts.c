@@ -256,10 +256,11 @@ s_hook_run(brk_alerts_t *self, const char *watch, s_hooked_t *h, int64_t now)
         const brk_prov_t *p = brk_index_provider(self->ctx->index, u->prov);
         const brk_principal_t *who = brk_principals_find(self->ctx->principals, h->key);
         const char *region = brk_districts_region_of(self->ctx->districts, u->district);
+        const char *district = u->district >= 0 ? brk_districts_code(self->ctx->districts, u->district) : "";
         json_t *more = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "principal", who ? who->name : "",
                                  "region", region, "provider_id", p->id,
                                  "provider", p->name, "kind", hv_kind_name(p->kind), "unit", u->name,
-                                 "district", u->district >= 0 ? brk_districts_code(self->ctx->districts, u->district) : "");
+                                 "district", district);
         json_object_update(j, more);
         json_decref(more);
     }
