@@ -14,6 +14,7 @@
 #include <string.h>
 #include "audit.h"
 #include "audit_chain.h"
+#include "clock.h"
 
 static int64_t
 s_month_start(int64_t t, int back)
@@ -138,29 +139,16 @@ s_prune_one(void *arg, const void *key, size_t klen, const void *val, size_t vle
     return 0;
 }
 
-int
-brk_audit_prune(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, int64_t before,
-                int64_t now, size_t max, brk_audit_pruned_t *out)
+/* Add the counts of totals (packed summary -> count) to the stored monthly
+ * totals, each with its MAC. Returns 0, -EILSEQ (a stored count the key
+ * does not vouch for is not added to) or -errno. */
+static int
+s_add_totals(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, GHashTable *totals)
 {
-    s_prune_t p = { .key = key, .before = before, .max = max };
-    Haven__AuditHead *old_base = NULL;
-    int rc = brk_audit_base_read(store, txn, &old_base);
-    if (rc == 0) {
-        p.last = old_base->seq;
-        memcpy(p.last_hash, old_base->hash.data, 32);
-        haven__audit_head__free_unpacked(old_base, NULL);
-    } else if (rc != -ENOENT) {
-        return rc == -EBADMSG ? -EILSEQ : rc;
-    }
-    p.seqs = calloc(max ? max : 1, sizeof *p.seqs);
-    p.totals = g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
-    rc = p.seqs ? brk_store_each(store, txn, BRK_DB_AUDIT, NULL, 0, s_prune_one, &p) : -ENOMEM;
-    if (rc < 0 || p.n == 0)
-        goto out;
-    /* The totals first: a count is never lost with its record. */
+    int rc = 0;
     GHashTableIter it;
     gpointer k, v;
-    g_hash_table_iter_init(&it, p.totals);
+    g_hash_table_iter_init(&it, totals);
     while (rc == 0 && g_hash_table_iter_next(&it, &k, &v)) {
         size_t klen;
         const void *kd = g_bytes_get_data(k, &klen);
@@ -181,6 +169,30 @@ brk_audit_prune(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, in
         brk_audit_total_mac(key, kd, klen, count, c + 8);
         rc = brk_store_put(store, txn, BRK_DB_META, kd, klen, c, 40);
     }
+    return rc;
+}
+
+int
+brk_audit_prune(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, int64_t before,
+                int64_t now, size_t max, brk_audit_pruned_t *out)
+{
+    s_prune_t p = { .key = key, .before = before, .max = max };
+    Haven__AuditHead *old_base = NULL;
+    int rc = brk_audit_base_read(store, txn, &old_base);
+    if (rc == 0) {
+        p.last = old_base->seq;
+        memcpy(p.last_hash, old_base->hash.data, 32);
+        haven__audit_head__free_unpacked(old_base, NULL);
+    } else if (rc != -ENOENT) {
+        return rc == -EBADMSG ? -EILSEQ : rc;
+    }
+    p.seqs = calloc(max ? max : 1, sizeof *p.seqs);
+    p.totals = g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
+    rc = p.seqs ? brk_store_each(store, txn, BRK_DB_AUDIT, NULL, 0, s_prune_one, &p) : -ENOMEM;
+    if (rc < 0 || p.n == 0)
+        goto out;
+    /* The totals first: a count is never lost with its record. */
+    rc = s_add_totals(key, store, txn, p.totals);
     for (size_t i = 0; rc == 0 && i < p.n; i++) {
         uint8_t kb[8];
         brk_audit_be64(p.seqs[i], kb);
@@ -229,14 +241,6 @@ out:
     return rc;
 }
 
-static int64_t
-s_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 #define PRUNE_BATCH 256          /* records per transaction: a few ms */
 
 /* If the stored head has no MAC and the log has records, append a
@@ -270,7 +274,7 @@ int
 brk_audit_maintain(const brk_audit_key_t *key, brk_store_t *store, int64_t before, int64_t now,
                    int budget_ms, brk_audit_pruned_t *out)
 {
-    int64_t until = s_ms() + budget_ms;
+    int64_t until = brk_now_ms() + budget_ms;
     brk_audit_pruned_t sum = { 0 };
     int rc = 0;
     bool keying = true;
@@ -307,7 +311,7 @@ brk_audit_maintain(const brk_audit_key_t *key, brk_store_t *store, int64_t befor
         sum.pruned += b.pruned;
         sum.more = b.more;
         sum.held = b.held;
-        if (!b.more || s_ms() >= until)
+        if (!b.more || brk_now_ms() >= until)
             break;
     }
     *out = sum;                  /* on failure too: the keying stands */
