@@ -172,6 +172,26 @@ s_add_totals(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, GHash
     return rc;
 }
 
+/* Append a record of the broker's own (a checkpoint, the keying) to the
+ * chain; its seq into *seq_out if asked. Returns 0 or -errno. */
+static int
+s_note(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, int64_t now, const char *action,
+       char *detail, Haven__AuditHead *checkpoint, uint64_t *seq_out)
+{
+    Haven__AuditRecord rec = HAVEN__AUDIT_RECORD__INIT;
+    rec.has_at = rec.has_outcome = 1;
+    rec.at = now;
+    rec.principal = "(broker)";
+    rec.action = (char *) action;
+    rec.outcome = HAVEN__STATUS__STATUS_OK;
+    rec.detail = detail;
+    rec.checkpoint = checkpoint;
+    int rc = brk_audit_append(key, store, txn, &rec);
+    if (rc == 0 && seq_out)
+        *seq_out = rec.seq;
+    return rc;
+}
+
 int
 brk_audit_prune(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, int64_t before,
                 int64_t now, size_t max, brk_audit_pruned_t *out)
@@ -219,15 +239,7 @@ brk_audit_prune(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, in
         strftime(day, sizeof day, "%Y-%m-%d", &tm);
         snprintf(detail, sizeof detail, "records up to %" PRIu64 ", before %s, were counted into monthly "
                  "totals and removed ([audit] retention)", p.last, day);
-        Haven__AuditRecord rec = HAVEN__AUDIT_RECORD__INIT;
-        rec.has_at = rec.has_outcome = 1;
-        rec.at = now;
-        rec.principal = "(broker)";
-        rec.action = "checkpoint";
-        rec.outcome = HAVEN__STATUS__STATUS_OK;
-        rec.detail = detail;
-        rec.checkpoint = &base;
-        rc = brk_audit_append(key, store, txn, &rec);
+        rc = s_note(key, store, txn, now, "checkpoint", detail, &base, NULL);
     }
 out:
     if (rc == 0) {
@@ -258,16 +270,7 @@ s_key_log(const brk_audit_key_t *key, brk_store_t *store, MDB_txn *txn, int64_t 
              "chain was keyed, or were rewritten without broker.key (only a head kept elsewhere can tell), and "
              "are never pruned; from this record on the chain is keyed with a key derived from broker.key",
              h.seq);
-    Haven__AuditRecord rec = HAVEN__AUDIT_RECORD__INIT;
-    rec.has_at = rec.has_outcome = 1;
-    rec.at = now;
-    rec.principal = "(broker)";
-    rec.action = "keyed";
-    rec.outcome = HAVEN__STATUS__STATUS_OK;
-    rec.detail = detail;
-    if ((rc = brk_audit_append(key, store, txn, &rec)) == 0)
-        *seq_out = rec.seq;
-    return rc;
+    return s_note(key, store, txn, now, "keyed", detail, NULL, seq_out);
 }
 
 int
