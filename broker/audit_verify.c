@@ -7,7 +7,6 @@
 #include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include "audit.h"
 #include "audit_chain.h"
