@@ -256,10 +256,11 @@ s_hook_run(brk_alerts_t *self, const char *watch, s_hooked_t *h, int64_t now)
         const brk_prov_t *p = brk_index_provider(self->ctx->index, u->prov);
         const brk_principal_t *who = brk_principals_find(self->ctx->principals, h->key);
         const char *region = brk_districts_region_of(self->ctx->districts, u->district);
+        const char *district = u->district >= 0 ? brk_districts_code(self->ctx->districts, u->district) : "";
         json_t *more = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "principal", who ? who->name : "",
                                  "region", region, "provider_id", p->id,
                                  "provider", p->name, "kind", hv_kind_name(p->kind), "unit", u->name,
-                                 "district", u->district >= 0 ? brk_districts_code(self->ctx->districts, u->district) : "");
+                                 "district", district);
         json_object_update(j, more);
         json_decref(more);
     }
@@ -335,6 +336,81 @@ s_next_seq(brk_alerts_t *self, MDB_txn *txn, const uint8_t key[32], uint64_t leg
     return 0;
 }
 
+/* One alert into its owner's inbox, with a fresh offer (its token in
+ * token, which must outlive the commit). Returns 0 or -errno. */
+static int
+s_store_one(brk_alerts_t *self, MDB_txn *txn, const s_alert_t *a, char *token, uint64_t legacy, int64_t now)
+{
+    const brk_unit_t *u = brk_index_unit(self->ctx->index, a->unit);
+    const brk_prov_t *p = brk_index_provider(self->ctx->index, u->prov);
+    brk_offer_t o = { 0 };
+    snprintf(o.provider, sizeof o.provider, "%s", p->id);
+    snprintf(o.unit, sizeof o.unit, "%s", u->name);
+    memcpy(o.principal, a->key, 32);
+    o.expires_at = now + self->ctx->cfg->offer_ttl_s;
+    o.version = u->version;
+    int rc = brk_offer_seal(self->ctx->token_key, &o, token, BRK_OFFER_TOKEN_MAX);
+    if (rc < 0)
+        return rc;
+    Haven__Alert al = HAVEN__ALERT__INIT;
+    al.watch = (char *) a->watch;
+    al.offer = token;
+    al.provider_id = (char *) p->id;
+    al.provider = p->name;
+    al.unit = (char *) u->name;
+    al.district = (char *) (u->district >= 0 ? brk_districts_code(self->ctx->districts, u->district) : "");
+    al.district_name = (char *) (u->district >= 0 ? brk_districts_name(self->ctx->districts, u->district) : "");
+    al.has_at = al.has_kind = 1;
+    al.at = now;
+    al.kind = p->kind;
+    al.phone = p->phone;
+    uint8_t key[40];
+    uint64_t seq;
+    if ((rc = s_next_seq(self, txn, a->key, legacy, &seq)) < 0)
+        return rc;
+    memcpy(key, a->key, 32);
+    for (int b = 0; b < 8; b++)
+        key[32 + b] = (uint8_t) (seq >> (56 - 8 * b));
+    rc = brk_store_put_msg(self->ctx->store, txn, BRK_DB_INBOX, key, sizeof key, &al.base);
+    if (rc == 0)
+        rc = s_trim_inbox(self, txn, a->key);
+    return rc;
+}
+
+/* Every alert found into its owner's inbox, in one commit, growing the map
+ * when it is full. Returns 0 or -errno (nothing stored). */
+static int
+s_store(brk_alerts_t *self, char (*tokens)[BRK_OFFER_TOKEN_MAX], int64_t now)
+{
+    int rc = -ENOSPC;
+    for (int attempt = 0; rc == -ENOSPC && attempt < 4; attempt++) {
+        MDB_txn *txn = NULL;
+        uint64_t legacy = 0;
+        const void *val;
+        size_t vlen;
+        if ((rc = brk_store_begin(self->ctx->store, NULL, true, &txn)) < 0)
+            break;
+        /* Stores from before per-key numbering had one counter for all:
+         * every key's numbers go on from it, so none goes backwards. */
+        if (brk_store_get(self->ctx->store, txn, BRK_DB_META, "inbox-seq", 9, &val, &vlen) == 0 && vlen == 8)
+            memcpy(&legacy, val, 8);
+        for (size_t i = 0; rc == 0 && i < self->n; i++)
+            rc = s_store_one(self, txn, &self->items[i], tokens[i], legacy, now);
+        if (rc == 0) {
+            rc = brk_store_commit(txn);
+            txn = NULL;
+        }
+        if (txn)
+            brk_store_abort(txn);
+        if (rc == -ENOSPC) {
+            int grc = brk_store_grow(self->ctx->store);
+            if (grc < 0)
+                rc = grc;
+        }
+    }
+    return rc;
+}
+
 void
 brk_alerts_deliver(brk_alerts_t *self)
 {
@@ -361,68 +437,8 @@ brk_alerts_deliver(brk_alerts_t *self)
     self->n = keep;
     if (!self->n)
         return;
-    int rc = -ENOSPC;
     char (*tokens)[BRK_OFFER_TOKEN_MAX] = calloc(self->n, sizeof *tokens);
-    if (!tokens)
-        rc = -ENOMEM;
-    for (int attempt = 0; tokens && rc == -ENOSPC && attempt < 4; attempt++) {
-        MDB_txn *txn = NULL;
-        uint64_t legacy = 0;
-        const void *val;
-        size_t vlen;
-        if ((rc = brk_store_begin(self->ctx->store, NULL, true, &txn)) < 0)
-            break;
-        /* Stores from before per-key numbering had one counter for all:
-         * every key's numbers go on from it, so none goes backwards. */
-        if (brk_store_get(self->ctx->store, txn, BRK_DB_META, "inbox-seq", 9, &val, &vlen) == 0 && vlen == 8)
-            memcpy(&legacy, val, 8);
-        for (size_t i = 0; rc == 0 && i < self->n; i++) {
-            const s_alert_t *a = &self->items[i];
-            const brk_unit_t *u = brk_index_unit(self->ctx->index, a->unit);
-            const brk_prov_t *p = brk_index_provider(self->ctx->index, u->prov);
-            brk_offer_t o = { 0 };
-            snprintf(o.provider, sizeof o.provider, "%s", p->id);
-            snprintf(o.unit, sizeof o.unit, "%s", u->name);
-            memcpy(o.principal, a->key, 32);
-            o.expires_at = now + self->ctx->cfg->offer_ttl_s;
-            o.version = u->version;
-            if ((rc = brk_offer_seal(self->ctx->token_key, &o, tokens[i], BRK_OFFER_TOKEN_MAX)) < 0)
-                break;
-            Haven__Alert al = HAVEN__ALERT__INIT;
-            al.watch = (char *) a->watch;
-            al.offer = tokens[i];
-            al.provider_id = (char *) p->id;
-            al.provider = p->name;
-            al.unit = (char *) u->name;
-            al.district = (char *) (u->district >= 0 ? brk_districts_code(self->ctx->districts, u->district) : "");
-            al.district_name = (char *) (u->district >= 0 ? brk_districts_name(self->ctx->districts, u->district) : "");
-            al.has_at = al.has_kind = 1;
-            al.at = now;
-            al.kind = p->kind;
-            al.phone = p->phone;
-            uint8_t key[40];
-            uint64_t seq;
-            if ((rc = s_next_seq(self, txn, a->key, legacy, &seq)) < 0)
-                break;
-            memcpy(key, a->key, 32);
-            for (int b = 0; b < 8; b++)
-                key[32 + b] = (uint8_t) (seq >> (56 - 8 * b));
-            rc = brk_store_put_msg(self->ctx->store, txn, BRK_DB_INBOX, key, sizeof key, &al.base);
-            if (rc == 0)
-                rc = s_trim_inbox(self, txn, a->key);
-        }
-        if (rc == 0) {
-            rc = brk_store_commit(txn);
-            txn = NULL;
-        }
-        if (txn)
-            brk_store_abort(txn);
-        if (rc == -ENOSPC) {
-            int grc = brk_store_grow(self->ctx->store);
-            if (grc < 0)
-                rc = grc;
-        }
-    }
+    int rc = tokens ? s_store(self, tokens, now) : -ENOMEM;
     if (rc < 0) {
         brk_log(BRK_LOG_ERROR, "storing %zu watch alerts failed: %s; they are dropped, not delivered",
                 self->n, strerror(-rc));

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Group commit (see commit.h). */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include "clock.h"
 #include "commit.h"

@@ -170,7 +170,8 @@ brk_handle_principal_add(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         if (!region)
             return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
                                    "%s%s%s is not a region of the districts table; regions: %s",
-                                   p->region && *p->region ? "'" : "", p->region && *p->region ? p->region : "no region",
+                                   p->region && *p->region ? "'" : "",
+                                   p->region && *p->region ? p->region : "no region",
                                    p->region && *p->region ? "'" : "", list);
     }
     if (p->role == HAVEN__ROLE__ROLE_AGENT) {

@@ -157,6 +157,82 @@ s_same_spec(const Haven__UnitSpec *a, const Haven__UnitSpec *b)
     return same;
 }
 
+/* Each unit once, in a district the broker knows; names collects them.
+ * Returns 0, or 1 with a BAD_REQUEST reply packed. */
+static int
+s_check_catalog(brk_ctx_t *ctx, brk_request_t *r, const Haven__Publish *p, GHashTable *names)
+{
+    for (size_t i = 0; i < p->n_units; i++) {
+        const Haven__UnitSpec *u = p->units[i];
+        if (!g_hash_table_add(names, u->name))
+            return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                                   "unit %s is listed twice in the catalog", u->name);
+        if (u->district && *u->district && brk_districts_find(ctx->districts, u->district) < 0)
+            return brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
+                                   "unit %s: district %s is not in the broker's districts table",
+                                   u->name, u->district);
+    }
+    return 0;
+}
+
+typedef struct {
+    uint32_t added, updated, withdrawn;
+    char **added_names;          /* n_units slots: the agent records these as occupied */
+} s_counts_t;
+
+/* The catalog against the units stored (old): units it no longer lists are
+ * withdrawn (not one held for a referral), new ones added as occupied,
+ * changed ones updated keeping their status. Counts into *n. Returns 0, or
+ * 1 with a CONFLICT reply packed, or -errno. */
+static int
+s_apply_catalog(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r, const Haven__Publish *p, GHashTable *names,
+                const brk_store_list_t *old, s_counts_t *n)
+{
+    char key[2 * HV_ID_MAX + 2];
+    int rc = 0;
+    GHashTable *existing = g_hash_table_new(g_str_hash, g_str_equal);
+    for (size_t i = 0; i < old->n; i++) {
+        Haven__Unit *u = (Haven__Unit *) old->items[i];
+        g_hash_table_insert(existing, u->spec->name, u);
+        if (!g_hash_table_contains(names, u->spec->name)) {
+            if (u->status == HAVEN__UNIT_STATUS__UNIT_HELD) {
+                rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
+                                     "unit %s is held for a referral; accept or decline it before "
+                                     "withdrawing it from the catalog", u->spec->name);
+                goto out;
+            }
+            int klen = brk_unit_key(p->provider, u->spec->name, key, sizeof key);
+            if ((rc = brk_store_del(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen)) < 0
+                || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, p->provider, u->spec->name, NULL)) < 0)
+                goto out;
+            n->withdrawn++;
+        }
+    }
+    for (size_t i = 0; i < p->n_units; i++) {
+        Haven__UnitSpec *spec = p->units[i];
+        Haven__Unit *was = g_hash_table_lookup(existing, spec->name);
+        Haven__Unit rec = HAVEN__UNIT__INIT;
+        if (was) {
+            if (s_same_spec(was->spec, spec))
+                continue;
+            rec = *was;          /* keep status, version and confirmation */
+            n->updated++;
+        } else {
+            /* A unit nobody has confirmed is never offered. */
+            rec.status = HAVEN__UNIT_STATUS__UNIT_OCCUPIED;
+            n->added_names[n->added++] = spec->name;
+        }
+        rec.provider = p->provider;
+        rec.spec = spec;
+        int klen = brk_unit_key(p->provider, spec->name, key, sizeof key);
+        if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &rec.base)) < 0)
+            break;
+    }
+out:
+    g_hash_table_destroy(existing);
+    return rc;
+}
+
 int
 brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
@@ -164,8 +240,7 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     Haven__Provider *prov = NULL;
     brk_store_list_t old = { 0 };
     GHashTable *names = NULL;
-    char **added_names = NULL;
-    char key[2 * HV_ID_MAX + 2];
+    s_counts_t n = { 0 };
     int rc;
 
     if (brk_check_scope(r, p->provider))
@@ -189,75 +264,17 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         return brk_reply_ok(r, &reply);
     }
     names = g_hash_table_new(g_str_hash, g_str_equal);
-    for (size_t i = 0; i < p->n_units; i++) {
-        const Haven__UnitSpec *u = p->units[i];
-        if (!g_hash_table_add(names, u->name)) {
-            rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                                 "unit %s is listed twice in the catalog", u->name);
-            goto out;
-        }
-        if (u->district && *u->district && brk_districts_find(ctx->districts, u->district) < 0) {
-            rc = brk_reply_error(r, HAVEN__STATUS__STATUS_BAD_REQUEST,
-                                 "unit %s: district %s is not in the broker's districts table",
-                                 u->name, u->district);
-            goto out;
-        }
-    }
-
-    uint32_t added = 0, updated = 0, withdrawn = 0;
-    /* the agent records these as occupied: the status it gave them */
-    added_names = calloc(p->n_units + 1, sizeof *added_names);
-    if (!added_names) {
+    if ((rc = s_check_catalog(ctx, r, p, names)) != 0)
+        goto out;
+    n.added_names = calloc(p->n_units + 1, sizeof *n.added_names);
+    if (!n.added_names) {
         rc = -ENOMEM;
         goto out;
     }
     size_t plen = strlen(p->provider) + 1;
     if ((rc = brk_store_list(ctx->store, txn, BRK_DB_UNITS, p->provider, plen,
-                             &haven__unit__descriptor, &old)) < 0)
-        goto out;
-    GHashTable *existing = g_hash_table_new(g_str_hash, g_str_equal);
-    for (size_t i = 0; i < old.n; i++) {
-        Haven__Unit *u = (Haven__Unit *) old.items[i];
-        g_hash_table_insert(existing, u->spec->name, u);
-        if (!g_hash_table_contains(names, u->spec->name)) {
-            if (u->status == HAVEN__UNIT_STATUS__UNIT_HELD) {
-                g_hash_table_destroy(existing);
-                rc = brk_reply_error(r, HAVEN__STATUS__STATUS_CONFLICT,
-                                     "unit %s is held for a referral; accept or decline it before "
-                                     "withdrawing it from the catalog", u->spec->name);
-                goto out;
-            }
-            int klen = brk_unit_key(p->provider, u->spec->name, key, sizeof key);
-            if ((rc = brk_store_del(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen)) < 0
-                || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_UNIT, p->provider, u->spec->name, NULL)) < 0) {
-                g_hash_table_destroy(existing);
-                goto out;
-            }
-            withdrawn++;
-        }
-    }
-    for (size_t i = 0; i < p->n_units; i++) {
-        Haven__UnitSpec *spec = p->units[i];
-        Haven__Unit *was = g_hash_table_lookup(existing, spec->name);
-        Haven__Unit rec = HAVEN__UNIT__INIT;
-        if (was) {
-            if (s_same_spec(was->spec, spec))
-                continue;
-            rec = *was;          /* keep status, version and confirmation */
-            updated++;
-        } else {
-            /* A unit nobody has confirmed is never offered. */
-            rec.status = HAVEN__UNIT_STATUS__UNIT_OCCUPIED;
-            added_names[added++] = spec->name;
-        }
-        rec.provider = p->provider;
-        rec.spec = spec;
-        int klen = brk_unit_key(p->provider, spec->name, key, sizeof key);
-        if ((rc = brk_store_put_msg(ctx->store, txn, BRK_DB_UNITS, key, (size_t) klen, &rec.base)) < 0)
-            break;
-    }
-    g_hash_table_destroy(existing);
-    if (rc < 0)
+                             &haven__unit__descriptor, &old)) < 0
+        || (rc = s_apply_catalog(ctx, txn, r, p, names, &old, &n)) != 0)
         goto out;
 
     /* the stored rules give way to the catalog's (freed now: the request
@@ -274,20 +291,20 @@ brk_handle_publish(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         || (rc = brk_ctx_dirty(ctx, BRK_DIRTY_PROVIDER, p->provider, NULL, NULL)) < 0)
         goto out;
     brk_log(BRK_LOG_INFO, "%s published %zu units for %s: %u added, %u updated, %u withdrawn",
-            r->who.name, p->n_units, p->provider, added, updated, withdrawn);
+            r->who.name, p->n_units, p->provider, n.added, n.updated, n.withdrawn);
     Haven__PublishReply body = HAVEN__PUBLISH_REPLY__INIT;
     body.has_added = body.has_updated = body.has_withdrawn = 1;
-    body.added = added;
-    body.updated = updated;
-    body.withdrawn = withdrawn;
-    body.n_added_units = added;
-    body.added_units = added_names;
+    body.added = n.added;
+    body.updated = n.updated;
+    body.withdrawn = n.withdrawn;
+    body.n_added_units = n.added;
+    body.added_units = n.added_names;
     Haven__Reply reply = HAVEN__REPLY__INIT;
     reply.body_case = HAVEN__REPLY__BODY_PUBLISH;
     reply.publish = &body;
     rc = brk_reply_ok(r, &reply);
 out:
-    free(added_names);
+    free(n.added_names);
     brk_store_list_free(&old);
     if (names)
         g_hash_table_destroy(names);

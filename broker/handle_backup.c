@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Backup handlers and the backup mark (see handle_backup.h). */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -14,6 +14,11 @@
 #include "handle_search.h"
 #include "scope.h"
 
+/* An offer's soft preferences: at most PREFS_MAX names (specialist,
+ * district, 24 languages) in a buffer of PREFS_BUF bytes. */
+#define PREFS_MAX 27
+#define PREFS_BUF 256
+
 /* Soft preference names, e.g. "language:pl", "specialist:lgbt",
  * "district:E07000008". */
 static int
@@ -73,6 +78,87 @@ s_need_summary(const Haven__Need *n, uint8_t *buf)
     return (uint8_t) protobuf_c_message_pack(&s.base, buf);
 }
 
+/* One offer: the unit of hit h, with a token sealed to the searcher that
+ * carries the need summary (for the hold's check that the unit still
+ * takes this household). Returns 0 or -errno. */
+static int
+s_offer(brk_ctx_t *ctx, const brk_request_t *r, const brk_need_t *need, const brk_hit_t *h, const uint8_t *summary,
+        uint8_t summary_len, char *token, Haven__Offer *of, char **prefs, char *prefbuf)
+{
+    const brk_unit_t *u = brk_index_unit(ctx->index, h->unit);
+    const brk_prov_t *p = brk_index_provider(ctx->index, u->prov);
+    brk_offer_t o = { 0 };
+    snprintf(o.provider, sizeof o.provider, "%s", p->id);
+    snprintf(o.unit, sizeof o.unit, "%s", u->name);
+    memcpy(o.principal, r->who.curve, 32);
+    o.expires_at = ctx->now + ctx->cfg->offer_ttl_s;
+    o.version = u->version;
+    o.need_len = summary_len;
+    memcpy(o.need, summary, summary_len);
+    int rc = brk_offer_seal(ctx->token_key, &o, token, BRK_OFFER_TOKEN_MAX);
+    if (rc < 0)
+        return rc;
+    haven__offer__init(of);
+    of->offer = token;
+    of->provider_id = (char *) p->id;
+    of->provider = p->name;
+    of->kind = p->kind;
+    of->unit = (char *) u->name;
+    of->district = (char *) brk_districts_code(ctx->districts, u->district);
+    of->district_name = (char *) brk_districts_name(ctx->districts, u->district);
+    if (h->distance_km >= 0) {
+        of->has_distance_km = 1;
+        of->distance_km = (uint32_t) lround(h->distance_km);
+    }
+    of->has_confirmed_age_s = 1;
+    of->confirmed_age_s = u->confirmed_at ? ctx->now - u->confirmed_at : -1;
+    of->has_stale = 1;
+    of->stale = h->stale;
+    of->n_preferences_matched = (size_t) s_pref_names(need, h, p, u, ctx->districts, prefs, prefbuf, PREFS_BUF);
+    of->preferences_matched = prefs;
+    /* Only roles allowed to search reach here: IDVA and on-call may
+     * see the out-of-hours phone. */
+    of->phone = p->phone;
+    of->has_features = of->has_max_occupants = of->has_bedrooms = of->has_cots = 1;
+    of->features = u->features;
+    of->max_occupants = u->max_occupants;
+    of->bedrooms = u->bedrooms;
+    of->cots = u->cots;
+    of->has_pets = of->has_nrpf = 1;
+    of->pets = p->pets;
+    of->nrpf = p->nrpf;
+    if (u->available_from > ctx->now) {
+        of->has_available_from = 1;
+        of->available_from = u->available_from;
+    }
+    return 0;
+}
+
+/* For the audit log and the unmet-need report: the need's flags and the
+ * region searched (one of a dozen), never districts or free text. */
+static void
+s_audit_search(const brk_ctx_t *ctx, brk_request_t *r, const brk_need_t *need, const brk_result_t *res,
+               uint32_t limit)
+{
+    const Haven__Search *s = r->req->search;
+    r->audit.search = true;
+    r->audit.dims = brk_need_dims(s->need);
+    snprintf(r->audit.region, sizeof r->audit.region, "%s",
+             brk_districts_region_of(ctx->districts, brk_need_reference(need)));
+    r->audit.matching = res->matching;
+    r->audit.limit = limit;
+    uint32_t most = 0;
+    for (int k = 0; k < BRK_RULE__COUNT; k++)
+        if (res->relax[k] > most) {
+            most = res->relax[k];
+            r->audit.relax = brk_rule_name((brk_rule_t) k);
+        }
+    /* The coarse flags the reports count, never ages, districts or
+     * languages: the log outlives the search by months, beside the same
+     * IDVA's holds, and must not say which family went where. */
+    brk_need_flags(s->need, r->audit.dims, r->audit.detail, sizeof r->audit.detail);
+}
+
 int
 brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
 {
@@ -101,8 +187,8 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     Haven__Offer *offers = calloc(res.n_hits ? res.n_hits : 1, sizeof *offers);
     Haven__Offer **offer_ptrs = calloc(res.n_hits ? res.n_hits : 1, sizeof *offer_ptrs);
     char (*tokens)[BRK_OFFER_TOKEN_MAX] = calloc(res.n_hits ? res.n_hits : 1, sizeof *tokens);
-    char (*prefbuf)[256] = calloc(res.n_hits ? res.n_hits : 1, sizeof *prefbuf);
-    char *(*prefs)[27] = calloc(res.n_hits ? res.n_hits : 1, sizeof *prefs);
+    char (*prefbuf)[PREFS_BUF] = calloc(res.n_hits ? res.n_hits : 1, sizeof *prefbuf);
+    char *(*prefs)[PREFS_MAX] = calloc(res.n_hits ? res.n_hits : 1, sizeof *prefs);
     Haven__Relaxation relax[BRK_RULE__COUNT];
     Haven__Relaxation *relax_ptrs[BRK_RULE__COUNT];
     size_t n_relax = 0;
@@ -111,55 +197,10 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
         goto out_free;
     }
     for (uint32_t i = 0; i < res.n_hits; i++) {
-        const brk_hit_t *h = &res.hits[i];
-        const brk_unit_t *u = brk_index_unit(ctx->index, h->unit);
-        const brk_prov_t *p = brk_index_provider(ctx->index, u->prov);
-        brk_offer_t o = { 0 };
-        snprintf(o.provider, sizeof o.provider, "%s", p->id);
-        snprintf(o.unit, sizeof o.unit, "%s", u->name);
-        memcpy(o.principal, r->who.curve, 32);
-        o.expires_at = ctx->now + ctx->cfg->offer_ttl_s;
-        o.version = u->version;
-        o.need_len = summary_len;
-        memcpy(o.need, summary, summary_len);
-        if ((rc = brk_offer_seal(ctx->token_key, &o, tokens[i], BRK_OFFER_TOKEN_MAX)) < 0)
+        if ((rc = s_offer(ctx, r, need, &res.hits[i], summary, summary_len, tokens[i], &offers[i], prefs[i],
+                          prefbuf[i])) < 0)
             goto out_free;
-        Haven__Offer *of = &offers[i];
-        haven__offer__init(of);
-        of->offer = tokens[i];
-        of->provider_id = (char *) p->id;
-        of->provider = p->name;
-        of->kind = p->kind;
-        of->unit = (char *) u->name;
-        of->district = (char *) brk_districts_code(ctx->districts, u->district);
-        of->district_name = (char *) brk_districts_name(ctx->districts, u->district);
-        if (h->distance_km >= 0) {
-            of->has_distance_km = 1;
-            of->distance_km = (uint32_t) lround(h->distance_km);
-        }
-        of->has_confirmed_age_s = 1;
-        of->confirmed_age_s = u->confirmed_at ? ctx->now - u->confirmed_at : -1;
-        of->has_stale = 1;
-        of->stale = h->stale;
-        of->n_preferences_matched = (size_t) s_pref_names(need, h, p, u, ctx->districts,
-                                                           prefs[i], prefbuf[i], sizeof prefbuf[i]);
-        of->preferences_matched = prefs[i];
-        /* Only roles allowed to search reach here: IDVA and on-call may
-         * see the out-of-hours phone. */
-        of->phone = p->phone;
-        of->has_features = of->has_max_occupants = of->has_bedrooms = of->has_cots = 1;
-        of->features = u->features;
-        of->max_occupants = u->max_occupants;
-        of->bedrooms = u->bedrooms;
-        of->cots = u->cots;
-        of->has_pets = of->has_nrpf = 1;
-        of->pets = p->pets;
-        of->nrpf = p->nrpf;
-        if (u->available_from > ctx->now) {
-            of->has_available_from = 1;
-            of->available_from = u->available_from;
-        }
-        offer_ptrs[i] = of;
+        offer_ptrs[i] = &offers[i];
     }
     if (res.matching < limit)
         for (int k = 0; k < BRK_RULE__COUNT; k++)
@@ -183,24 +224,7 @@ brk_handle_search(brk_ctx_t *ctx, MDB_txn *txn, brk_request_t *r)
     reply.body_case = HAVEN__REPLY__BODY_SEARCH;
     reply.search = &body;
     rc = brk_reply_ok(r, &reply);
-    /* For the audit log and the unmet-need report: the need's flags and
-     * the region searched (one of a dozen), never districts or free text. */
-    r->audit.search = true;
-    r->audit.dims = brk_need_dims(s->need);
-    snprintf(r->audit.region, sizeof r->audit.region, "%s",
-             brk_districts_region_of(ctx->districts, brk_need_reference(need)));
-    r->audit.matching = res.matching;
-    r->audit.limit = limit;
-    uint32_t most = 0;
-    for (int k = 0; k < BRK_RULE__COUNT; k++)
-        if (res.relax[k] > most) {
-            most = res.relax[k];
-            r->audit.relax = brk_rule_name((brk_rule_t) k);
-        }
-    /* The coarse flags the reports count, never ages, districts or
-     * languages: the log outlives the search by months, beside the same
-     * IDVA's holds, and must not say which family went where. */
-    brk_need_flags(s->need, r->audit.dims, r->audit.detail, sizeof r->audit.detail);
+    s_audit_search(ctx, r, need, &res, limit);
     brk_log(BRK_LOG_DEBUG, "%s searched: %u matching, %u returned", r->who.name, res.matching, res.n_hits);
 out_free:
     free(offers);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,15 @@ s_usage(FILE *f)
             "  --help, --version\n");
 }
 
-int
-main(int argc, char **argv)
+typedef struct {
+    const char *config, *admin_key, *admin_name;
+    int ready_fd;
+    bool init;
+} s_args_t;
+
+/* The command line into a. Returns -1 to go on, or the exit code. */
+static int
+s_parse(int argc, char **argv, s_args_t *a)
 {
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
@@ -55,18 +63,16 @@ main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    const char *config = NULL, *admin_key = NULL, *admin_name = "admin";
-    int ready_fd = -1, c, init = 0;
-    char err[1024];
-
+    int c;
+    *a = (s_args_t) { .admin_name = "admin", .ready_fd = -1 };
     if (argc > 1 && strcmp(argv[1], "init") == 0) {
-        init = 1;
+        a->init = true;
         argv++;
         argc--;
     }
     while ((c = getopt_long(argc, argv, "c:r:k:n:hV", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config = optarg; break;
+        case 'c': a->config = optarg; break;
         case 'r': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -74,11 +80,11 @@ main(int argc, char **argv)
                 fprintf(stderr, "haven-broker: --ready-fd must be a file descriptor number\n");
                 return EX_USAGE;
             }
-            ready_fd = (int) v;
+            a->ready_fd = (int) v;
             break;
         }
-        case 'k': admin_key = optarg; break;
-        case 'n': admin_name = optarg; break;
+        case 'k': a->admin_key = optarg; break;
+        case 'n': a->admin_name = optarg; break;
         case 'h': s_usage(stdout); return EX_OK;
         case 'V': printf("haven-broker %s\n", HAVEN_VERSION); return EX_OK;
         default: s_usage(stderr); return EX_USAGE;
@@ -88,35 +94,26 @@ main(int argc, char **argv)
         fprintf(stderr, "haven-broker: unexpected argument '%s'\n", argv[optind]);
         return EX_USAGE;
     }
-    if (!config)
-        config = getenv("HAVEN_BROKER_CONFIG");
-    if (!config) {
+    if (!a->config)
+        a->config = getenv("HAVEN_BROKER_CONFIG");
+    if (!a->config) {
         fprintf(stderr, "haven-broker: give --config FILE\n");
         return EX_USAGE;
     }
-    if (init && !admin_key) {
+    if (a->init && !a->admin_key) {
         fprintf(stderr, "haven-broker: init needs --admin-key ADMIN.pub\n");
         return EX_USAGE;
     }
+    return -1;
+}
 
-    brk_config_t *cfg = NULL;
-    if (brk_config_load(config, &cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "haven-broker: %s\n", err);
-        return EX_CONFIG;
-    }
-    if (init) {
-        int rc = brk_broker_init(cfg, admin_key, admin_name, err, sizeof err);
-        if (rc < 0)
-            fprintf(stderr, "haven-broker: %s\n", err);
-        else
-            printf("initialised %s; clients need %s/broker.pub\n", cfg->data_dir, cfg->data_dir);
-        brk_config_destroy(&cfg);
-        return rc == 0 ? EX_OK : rc == -EEXIST ? EX_CANTCREAT : EX_DATAERR;
-    }
-
+/* Serve until SIGTERM or SIGINT. Returns the exit code. */
+static int
+s_serve(const brk_config_t *cfg, int ready_fd)
+{
+    char err[1024];
     if (pipe2(s_stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         perror("haven-broker: pipe");
-        brk_config_destroy(&cfg);
         return EX_OSERR;
     }
     struct sigaction sa;
@@ -129,7 +126,6 @@ main(int argc, char **argv)
     brk_broker_t *broker = NULL;
     if (brk_broker_new(cfg, &broker, err, sizeof err) < 0) {
         fprintf(stderr, "haven-broker: %s\n", err);
-        brk_config_destroy(&cfg);
         return EX_CONFIG;
     }
     if (ready_fd >= 0) {
@@ -146,8 +142,34 @@ main(int argc, char **argv)
     if (rc < 0)
         fprintf(stderr, "haven-broker: stopped on an error: %s\n", strerror(-rc));
     brk_broker_destroy(&broker);
-    brk_config_destroy(&cfg);
     close(s_stop_pipe[0]);
     close(s_stop_pipe[1]);
     return rc == 0 ? EX_OK : EX_SOFTWARE;
+}
+
+int
+main(int argc, char **argv)
+{
+    s_args_t a;
+    char err[1024];
+    int rc = s_parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    brk_config_t *cfg = NULL;
+    if (brk_config_load(a.config, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "haven-broker: %s\n", err);
+        return EX_CONFIG;
+    }
+    if (a.init) {
+        rc = brk_broker_init(cfg, a.admin_key, a.admin_name, err, sizeof err);
+        if (rc < 0)
+            fprintf(stderr, "haven-broker: %s\n", err);
+        else
+            printf("initialised %s; clients need %s/broker.pub\n", cfg->data_dir, cfg->data_dir);
+        rc = rc == 0 ? EX_OK : rc == -EEXIST ? EX_CANTCREAT : EX_DATAERR;
+    } else {
+        rc = s_serve(cfg, a.ready_fd);
+    }
+    brk_config_destroy(&cfg);
+    return rc;
 }

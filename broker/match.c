@@ -73,6 +73,43 @@ s_district(const brk_districts_t *d, const char *code, const char *what,
     return i;
 }
 
+/* The places a need names: districts excluded (and home, when out of
+ * area), the reference (home, or near), and those preferred. Returns 0,
+ * or -ENOENT with err saying which district is unknown. */
+static int
+s_need_places(brk_need_t *need, const Haven__Need *n, brk_districts_t *districts, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n->n_exclude; i++) {
+        int d = s_district(districts, n->exclude[i], "excluded", err, errlen);
+        if (d < 0)
+            return d;
+        need->excluded[d] = 1;
+    }
+    if (n->home) {
+        int d = s_district(districts, n->home, "home", err, errlen);
+        if (d < 0)
+            return d;
+        need->reference = d;
+        if (n->has_out_of_area && n->out_of_area)
+            need->excluded[d] = 1;
+    } else {
+        need->reference = -1;
+    }
+    if (n->near) {
+        int d = s_district(districts, n->near, "near", err, errlen);
+        if (d < 0)
+            return d;
+        need->reference = d;
+    }
+    for (size_t i = 0; i < n->n_prefer; i++) {
+        int d = s_district(districts, n->prefer[i], "preferred", err, errlen);
+        if (d < 0)
+            return d;
+        need->preferred[d] = 1;
+    }
+    return 0;
+}
+
 int
 brk_need_compile(const Haven__Need *n, brk_districts_t *districts, int64_t now,
                  brk_need_t **need_out, char *err, size_t errlen)
@@ -124,42 +161,8 @@ brk_need_compile(const Haven__Need *n, brk_districts_t *districts, int64_t now,
         memcpy(need->language_names[need->n_languages++], n->languages[i], 3);
     }
 
-    for (size_t i = 0; i < n->n_exclude; i++) {
-        int d = s_district(districts, n->exclude[i], "excluded", err, errlen);
-        if (d < 0) {
-            rc = d;
-            goto fail;
-        }
-        need->excluded[d] = 1;
-    }
-    if (n->home) {
-        int d = s_district(districts, n->home, "home", err, errlen);
-        if (d < 0) {
-            rc = d;
-            goto fail;
-        }
-        need->reference = d;
-        if (n->has_out_of_area && n->out_of_area)
-            need->excluded[d] = 1;
-    } else {
-        need->reference = -1;
-    }
-    if (n->near) {
-        int d = s_district(districts, n->near, "near", err, errlen);
-        if (d < 0) {
-            rc = d;
-            goto fail;
-        }
-        need->reference = d;
-    }
-    for (size_t i = 0; i < n->n_prefer; i++) {
-        int d = s_district(districts, n->prefer[i], "preferred", err, errlen);
-        if (d < 0) {
-            rc = d;
-            goto fail;
-        }
-        need->preferred[d] = 1;
-    }
+    if ((rc = s_need_places(need, n, districts, err, errlen)) < 0)
+        goto fail;
     need->within_km = n->has_within_km ? (double) n->within_km : -1.0;
     if (need->reference >= 0 && !(need->distance = brk_districts_row(districts, need->reference))) {
         rc = -ENOMEM;

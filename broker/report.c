@@ -264,6 +264,152 @@ s_sorted_keys(GHashTable *h)
 
 /* ---------------------------------------------------------------- run */
 
+/* unmet and declines: from the audit log, pruned months from its totals. */
+static int
+s_report_audit(brk_store_t *store, MDB_txn *txn, const char *name, int64_t from, int64_t to, s_table_t *t,
+               Haven__ReportReply *reply)
+{
+    int rc;
+    s_scan_t s = { from, to, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, s_cell_free),
+                   g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL) };
+    /* Pruned months are in the totals, kept ones in the records. */
+    rc = brk_audit_totals_each(store, txn, s_scan_n, &s);
+    if (rc == 0)
+        rc = brk_audit_each(store, txn, from, s_scan_one, &s);
+    if (rc == 0 && strcmp(name, "unmet") == 0) {
+        static const char *const cols[] = { "month", "region", "need", "searches", "found_none",
+                                            "found_fewer", "would_help" };
+        GPtrArray *keys = s_sorted_keys(s.cells);
+        for (guint i = 0; i < keys->len; i++) {
+            const char *k = g_ptr_array_index(keys, i);
+            s_cell_t *c = g_hash_table_lookup(s.cells, k);
+            char **parts = g_strsplit(k, "\t", 3);
+            GPtrArray *row = s_row(t);
+            s_cell(row, "%s", parts[0]);
+            s_cell(row, "%s", parts[1]);
+            s_cell(row, "%s", parts[2]);
+            s_cell(row, "%u", c->searches);
+            s_cell(row, "%u", c->none);
+            s_cell(row, "%u", c->fewer);
+            s_cell(row, "%s", s_top(c->relax));
+            g_strfreev(parts);
+        }
+        g_ptr_array_free(keys, TRUE);
+        rc = s_finish(t, cols, 7, reply);
+    } else if (rc == 0) {
+        static const char *const cols[] = { "reason", "provider_kind", "declines" };
+        GPtrArray *keys = s_sorted_keys(s.declines);
+        for (guint i = 0; i < keys->len; i++) {
+            const char *k = g_ptr_array_index(keys, i);
+            char **parts = g_strsplit(k, "\t", 2);
+            GPtrArray *row = s_row(t);
+            s_cell(row, "%s", parts[0]);
+            s_cell(row, "%s", parts[1]);
+            s_cell(row, "%u", GPOINTER_TO_UINT(g_hash_table_lookup(s.declines, k)));
+            g_strfreev(parts);
+        }
+        g_ptr_array_free(keys, TRUE);
+        rc = s_finish(t, cols, 3, reply);
+    }
+    g_hash_table_destroy(s.cells);
+    g_hash_table_destroy(s.declines);
+    return rc;
+}
+
+/* occupancy: units by region and provider kind, by status, from the index. */
+static int
+s_report_occupancy(const brk_index_t *index, const brk_districts_t *districts, s_table_t *t,
+                   Haven__ReportReply *reply)
+{
+    static const char *const cols[] = { "region", "kind", "units", "available", "held", "occupied",
+                                        "out_of_service" };
+    GHashTable *counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    for (size_t i = 0; i < brk_index_unit_count(index); i++) {
+        const brk_unit_t *u = brk_index_unit(index, (uint32_t) i);
+        const brk_prov_t *p = brk_index_provider(index, u->prov);
+        char key[256];
+        snprintf(key, sizeof key, "%s\t%s", u->district >= 0 ? brk_districts_region(districts, u->district) : "?",
+                 hv_kind_name(p->kind));
+        uint32_t *c = g_hash_table_lookup(counts, key);
+        if (!c) {
+            c = g_new0(uint32_t, 5);
+            g_hash_table_insert(counts, g_strdup(key), c);
+        }
+        c[0]++;
+        if (u->status >= HAVEN__UNIT_STATUS__UNIT_AVAILABLE && u->status <= HAVEN__UNIT_STATUS__UNIT_HELD)
+            c[u->status == HAVEN__UNIT_STATUS__UNIT_AVAILABLE ? 1 : u->status == HAVEN__UNIT_STATUS__UNIT_HELD ? 2
+              : u->status == HAVEN__UNIT_STATUS__UNIT_OCCUPIED ? 3 : 4]++;
+    }
+    GPtrArray *keys = s_sorted_keys(counts);
+    for (guint i = 0; i < keys->len; i++) {
+        const char *k = g_ptr_array_index(keys, i);
+        uint32_t *c = g_hash_table_lookup(counts, k);
+        char **parts = g_strsplit(k, "\t", 2);
+        GPtrArray *row = s_row(t);
+        s_cell(row, "%s", parts[0]);
+        s_cell(row, "%s", parts[1]);
+        for (int j = 0; j < 5; j++)
+            s_cell(row, "%u", c[j]);
+        g_strfreev(parts);
+    }
+    g_ptr_array_free(keys, TRUE);
+    g_hash_table_destroy(counts);
+    return s_finish(t, cols, 7, reply);
+}
+
+/* stale: providers with units overdue for confirmation, or not resynced. */
+static int
+s_report_stale(const brk_index_t *index, const brk_districts_t *districts, int64_t now, s_table_t *t,
+               Haven__ReportReply *reply)
+{
+    int rc = 0;
+    static const char *const cols[] = { "provider_id", "provider", "kind", "region", "units_stale",
+                                        "units", "oldest_confirmation_h", "not_resynced" };
+    size_t np = brk_index_provider_count(index);
+    uint32_t *stale = calloc(np + 1, sizeof *stale), *units = calloc(np + 1, sizeof *units);
+    int64_t *oldest = calloc(np + 1, sizeof *oldest);
+    /* short of memory: an error, not a report that says nobody is overdue */
+    if (!stale || !units || !oldest)
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < brk_index_unit_count(index); i++) {
+        const brk_unit_t *u = brk_index_unit(index, (uint32_t) i);
+        const brk_prov_t *p = brk_index_provider(index, u->prov);
+        units[u->prov]++;
+        /* stale by age, or because its provider's agent has not yet
+         * resynced a restored broker */
+        if (brk_index_unit_stale(index, (uint32_t) i, now))
+            stale[u->prov]++;
+        if (u->confirmed_at + (int64_t) p->confirm_every_s < now) {
+            int64_t age = now - u->confirmed_at;
+            if (age > oldest[u->prov])
+                oldest[u->prov] = age;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < np; i++) {
+        if (!stale[i])
+            continue;
+        const brk_prov_t *p = brk_index_provider(index, (uint32_t) i);
+        GPtrArray *row = s_row(t);
+        s_cell(row, "%s", p->id);
+        s_cell(row, "%s", p->name);
+        s_cell(row, "%s", hv_kind_name(p->kind));
+        s_cell(row, "%s", p->district >= 0 ? brk_districts_region(districts, p->district) : "?");
+        s_cell(row, "%u", stale[i]);
+        s_cell(row, "%u", units[i]);
+        if (oldest[i] > 100 * 365 * 86400LL)
+            s_cell(row, "never");
+        else
+            s_cell(row, "%lld", (long long) (oldest[i] / 3600));
+        s_cell(row, "%s", p->unsynced ? "yes" : "no");
+    }
+    free(stale);
+    free(units);
+    free(oldest);
+    if (rc == 0)
+        rc = s_finish(t, cols, 8, reply);
+    return rc;
+}
+
 int
 brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
                const brk_districts_t *districts, const char *name, int64_t from, int64_t to,
@@ -272,131 +418,12 @@ brk_report_run(brk_store_t *store, MDB_txn *txn, const brk_index_t *index,
     s_table_t t = { g_ptr_array_new_with_free_func(s_row_free), 0 };
     int rc = 0;
     haven__report_reply__init(reply);
-    if (strcmp(name, "unmet") == 0 || strcmp(name, "declines") == 0) {
-        s_scan_t s = { from, to, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, s_cell_free),
-                       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL) };
-        /* Pruned months are in the totals, kept ones in the records. */
-        rc = brk_audit_totals_each(store, txn, s_scan_n, &s);
-        if (rc == 0)
-            rc = brk_audit_each(store, txn, from, s_scan_one, &s);
-        if (rc == 0 && strcmp(name, "unmet") == 0) {
-            static const char *const cols[] = { "month", "region", "need", "searches", "found_none",
-                                                "found_fewer", "would_help" };
-            GPtrArray *keys = s_sorted_keys(s.cells);
-            for (guint i = 0; i < keys->len; i++) {
-                const char *k = g_ptr_array_index(keys, i);
-                s_cell_t *c = g_hash_table_lookup(s.cells, k);
-                char **parts = g_strsplit(k, "\t", 3);
-                GPtrArray *row = s_row(&t);
-                s_cell(row, "%s", parts[0]);
-                s_cell(row, "%s", parts[1]);
-                s_cell(row, "%s", parts[2]);
-                s_cell(row, "%u", c->searches);
-                s_cell(row, "%u", c->none);
-                s_cell(row, "%u", c->fewer);
-                s_cell(row, "%s", s_top(c->relax));
-                g_strfreev(parts);
-            }
-            g_ptr_array_free(keys, TRUE);
-            rc = s_finish(&t, cols, 7, reply);
-        } else if (rc == 0) {
-            static const char *const cols[] = { "reason", "provider_kind", "declines" };
-            GPtrArray *keys = s_sorted_keys(s.declines);
-            for (guint i = 0; i < keys->len; i++) {
-                const char *k = g_ptr_array_index(keys, i);
-                char **parts = g_strsplit(k, "\t", 2);
-                GPtrArray *row = s_row(&t);
-                s_cell(row, "%s", parts[0]);
-                s_cell(row, "%s", parts[1]);
-                s_cell(row, "%u", GPOINTER_TO_UINT(g_hash_table_lookup(s.declines, k)));
-                g_strfreev(parts);
-            }
-            g_ptr_array_free(keys, TRUE);
-            rc = s_finish(&t, cols, 3, reply);
-        }
-        g_hash_table_destroy(s.cells);
-        g_hash_table_destroy(s.declines);
-    } else if (strcmp(name, "occupancy") == 0) {
-        static const char *const cols[] = { "region", "kind", "units", "available", "held", "occupied",
-                                            "out_of_service" };
-        GHashTable *counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-        for (size_t i = 0; i < brk_index_unit_count(index); i++) {
-            const brk_unit_t *u = brk_index_unit(index, (uint32_t) i);
-            const brk_prov_t *p = brk_index_provider(index, u->prov);
-            char key[256];
-            snprintf(key, sizeof key, "%s\t%s", u->district >= 0 ? brk_districts_region(districts, u->district) : "?",
-                     hv_kind_name(p->kind));
-            uint32_t *c = g_hash_table_lookup(counts, key);
-            if (!c) {
-                c = g_new0(uint32_t, 5);
-                g_hash_table_insert(counts, g_strdup(key), c);
-            }
-            c[0]++;
-            if (u->status >= HAVEN__UNIT_STATUS__UNIT_AVAILABLE && u->status <= HAVEN__UNIT_STATUS__UNIT_HELD)
-                c[u->status == HAVEN__UNIT_STATUS__UNIT_AVAILABLE ? 1 : u->status == HAVEN__UNIT_STATUS__UNIT_HELD ? 2
-                  : u->status == HAVEN__UNIT_STATUS__UNIT_OCCUPIED ? 3 : 4]++;
-        }
-        GPtrArray *keys = s_sorted_keys(counts);
-        for (guint i = 0; i < keys->len; i++) {
-            const char *k = g_ptr_array_index(keys, i);
-            uint32_t *c = g_hash_table_lookup(counts, k);
-            char **parts = g_strsplit(k, "\t", 2);
-            GPtrArray *row = s_row(&t);
-            s_cell(row, "%s", parts[0]);
-            s_cell(row, "%s", parts[1]);
-            for (int j = 0; j < 5; j++)
-                s_cell(row, "%u", c[j]);
-            g_strfreev(parts);
-        }
-        g_ptr_array_free(keys, TRUE);
-        g_hash_table_destroy(counts);
-        rc = s_finish(&t, cols, 7, reply);
-    } else {
-        static const char *const cols[] = { "provider_id", "provider", "kind", "region", "units_stale",
-                                            "units", "oldest_confirmation_h", "not_resynced" };
-        size_t np = brk_index_provider_count(index);
-        uint32_t *stale = calloc(np + 1, sizeof *stale), *units = calloc(np + 1, sizeof *units);
-        int64_t *oldest = calloc(np + 1, sizeof *oldest);
-        /* short of memory: an error, not a report that says nobody is overdue */
-        if (!stale || !units || !oldest)
-            rc = -ENOMEM;
-        for (size_t i = 0; rc == 0 && i < brk_index_unit_count(index); i++) {
-            const brk_unit_t *u = brk_index_unit(index, (uint32_t) i);
-            const brk_prov_t *p = brk_index_provider(index, u->prov);
-            units[u->prov]++;
-            /* stale by age, or because its provider's agent has not yet
-             * resynced a restored broker */
-            if (brk_index_unit_stale(index, (uint32_t) i, now))
-                stale[u->prov]++;
-            if (u->confirmed_at + (int64_t) p->confirm_every_s < now) {
-                int64_t age = now - u->confirmed_at;
-                if (age > oldest[u->prov])
-                    oldest[u->prov] = age;
-            }
-        }
-        for (size_t i = 0; rc == 0 && i < np; i++) {
-            if (!stale[i])
-                continue;
-            const brk_prov_t *p = brk_index_provider(index, (uint32_t) i);
-            GPtrArray *row = s_row(&t);
-            s_cell(row, "%s", p->id);
-            s_cell(row, "%s", p->name);
-            s_cell(row, "%s", hv_kind_name(p->kind));
-            s_cell(row, "%s", p->district >= 0 ? brk_districts_region(districts, p->district) : "?");
-            s_cell(row, "%u", stale[i]);
-            s_cell(row, "%u", units[i]);
-            if (oldest[i] > 100 * 365 * 86400LL)
-                s_cell(row, "never");
-            else
-                s_cell(row, "%lld", (long long) (oldest[i] / 3600));
-            s_cell(row, "%s", p->unsynced ? "yes" : "no");
-        }
-        free(stale);
-        free(units);
-        free(oldest);
-        if (rc == 0)
-            rc = s_finish(&t, cols, 8, reply);
-    }
+    if (strcmp(name, "unmet") == 0 || strcmp(name, "declines") == 0)
+        rc = s_report_audit(store, txn, name, from, to, &t, reply);
+    else if (strcmp(name, "occupancy") == 0)
+        rc = s_report_occupancy(index, districts, &t, reply);
+    else
+        rc = s_report_stale(index, districts, now, &t, reply);
     g_ptr_array_free(t.rows, TRUE);
     return rc;
 }
