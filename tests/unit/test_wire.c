@@ -546,3 +546,22 @@ Test(wire, a_malformed_request_through_an_allocator_is_not_called_out_of_memory)
     cr_assert(strstr(err, "not a valid Haven request"), "%s", err);
     cr_assert_eq(c.live, 0);
 }
+
+/* An offer token for a provider and unit with long ids and a full need can
+ * pass 512 characters; the generic string cap must not refuse it. */
+Test(wire, a_long_offer_token_is_a_valid_hold)
+{
+    char token[HV_TOKEN_MAX + 1], err[256];
+    memset(token, 'A', 600);
+    token[600] = '\0';
+    Haven__HoldCreate c = HAVEN__HOLD_CREATE__INIT;
+    c.offer = token;
+    Haven__Request req = HAVEN__REQUEST__INIT;
+    req.id = 1;
+    req.body_case = HAVEN__REQUEST__BODY_HOLD_CREATE;
+    req.hold_create = &c;
+    cr_assert_eq(hv_request_validate(&req, err, sizeof err), 0, "%s", err);
+    memset(token, 'A', HV_TOKEN_MAX);
+    token[HV_TOKEN_MAX] = '\0';
+    cr_assert_eq(hv_request_validate(&req, err, sizeof err), 0, "%s", err);
+}
