@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "proxy.h"
 
@@ -36,6 +37,8 @@ struct hh_proxy {
     atomic_int to_pass;          /* replies to pass before losing one */
     atomic_int to_lose;
     atomic_int lost, passed;
+    pthread_mutex_t lock;        /* with `moved`: a reply passed */
+    pthread_cond_t moved;
 };
 
 static void
@@ -102,7 +105,10 @@ s_pass_frames(hh_proxy_t *self, s_pair_t *p)
         if (s_write_all(p->client, f, head + size) < 0)
             return -1;
         if (message) {
+            pthread_mutex_lock(&self->lock);
             atomic_fetch_add(&self->passed, 1);
+            pthread_cond_broadcast(&self->moved);
+            pthread_mutex_unlock(&self->lock);
             if (atomic_load(&self->to_pass) > 0)
                 atomic_fetch_sub(&self->to_pass, 1);
         }
@@ -211,6 +217,8 @@ hh_proxy_start(hh_t *h, char *endpoint_out, size_t len)
     cr_assert_eq(listen(self->listen_fd, 16), 0);
     cr_assert_eq(getsockname(self->listen_fd, (struct sockaddr *) &a, &alen), 0);
     cr_assert_eq(pipe(self->wake), 0);
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_cond_init(&self->moved, NULL);
     cr_assert_eq(pthread_create(&self->thread, NULL, s_run, self), 0);
     snprintf(endpoint_out, len, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
     return self;
@@ -230,6 +238,8 @@ hh_proxy_stop(hh_proxy_t **self_p)
     close(self->listen_fd);
     close(self->wake[0]);
     close(self->wake[1]);
+    pthread_cond_destroy(&self->moved);
+    pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
 }
@@ -270,4 +280,24 @@ hh_proxy_conf(hh_t *h, const char *conf, const char *endpoint, const char *name,
     char file[256];
     snprintf(file, sizeof file, "%s.conf", name);
     hh_write(h, file, result, out, len);
+}
+
+bool
+hh_proxy_wait_passed(hh_proxy_t *self, int n, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&self->lock);
+    int rc = 0;
+    while (atomic_load(&self->passed) < n && rc == 0)
+        rc = pthread_cond_timedwait(&self->moved, &self->lock, &until);
+    bool ok = atomic_load(&self->passed) >= n;
+    pthread_mutex_unlock(&self->lock);
+    return ok;
 }

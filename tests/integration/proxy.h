@@ -9,6 +9,7 @@
 #ifndef HH_PROXY_H
 #define HH_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "harness.h"
 
@@ -24,6 +25,9 @@ void hh_proxy_lose_reply(hh_proxy_t *self, int pass);
 /* How many replies were lost so far, and how many passed. */
 int hh_proxy_lost(hh_proxy_t *self);
 int hh_proxy_passed(hh_proxy_t *self);
+/* Wait until at least n replies have passed, up to timeout_ms: true if
+ * they have (for killing a client at a chosen point of its exchange). */
+bool hh_proxy_wait_passed(hh_proxy_t *self, int n, int timeout_ms);
 
 /* Write DIR/NAME.conf: a copy of the client config conf whose endpoint is
  * the relay's. */

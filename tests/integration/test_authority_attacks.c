@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "harness.h"
+#include "proxy.h"
 
 static hh_t h;
 static hh_result_t r;
@@ -404,11 +405,12 @@ Test(authority_attacks, a_mistyped_provider_does_not_throw_away_the_queue)
                      "(offered: %s; with the typo the agent said: %s)", units, said_typo);
 }
 
-/* Evidence, not a defect: an agent SIGKILLed at random moments of its
- * resync, round after round (each on a freshly restored broker), leaves
- * the broker exactly as staff last set every unit once it is let finish:
- * nothing lost, nothing sent twice to any effect, and the provider is
- * stale until the resync completes. */
+/* Evidence, not a defect: an agent SIGKILLed at each point of its resync
+ * (right after its k-th reply arrives, k from 0 up), round after round,
+ * each on a freshly restored broker, leaves the broker exactly as staff
+ * last set every unit once it is let finish: nothing lost, nothing sent
+ * twice to any effect, and the provider is stale until the resync
+ * completes. The relay says when each reply has passed: no sleeps. */
 Test(authority_attacks, an_agent_killed_mid_resync_leaves_nothing_wrong)
 {
     char units[256], path[512];
@@ -424,23 +426,23 @@ Test(authority_attacks, an_agent_killed_mid_resync_leaves_nothing_wrong)
     s_agent(agent, "set", "room-1", "out-of-service");
     s_agent(agent, "set", "room-2", "occupied");
     int interrupted = 0;
-    srand(12);
     for (int round = 0; round < 16; round++) {
         hh_restore(&h, "before.mdb");
         hh_restart(&h);
-        pid_t pid = hh_spawn(&h, &fd, "haven-agent", "--config", agent, "status", NULL);
-        usleep((useconds_t) (round * 1500 + rand() % 1500));
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        close(fd);
-        if (round % 3 == 2) {
-            /* sometimes a second killed attempt on the same broker */
-            pid = hh_spawn(&h, &fd, "haven-agent", "--config", agent, "status", NULL);
-            usleep((useconds_t) (round * 1500 + rand() % 1500));
+        char ep[128], relayed[512];
+        hh_proxy_t *relay = hh_proxy_start(&h, ep, sizeof ep);
+        hh_proxy_conf(&h, agent, ep, "agent-relayed", relayed, sizeof relayed);
+        for (int attempt = 0; attempt < (round % 3 == 2 ? 2 : 1); attempt++) {
+            /* killed right after its (round/2 + attempt)-th reply, or
+             * once it has finished if it needs fewer */
+            int before = hh_proxy_passed(relay);
+            pid_t pid = hh_spawn(&h, &fd, "haven-agent", "--config", relayed, "status", NULL);
+            hh_proxy_wait_passed(relay, before + round / 2 + attempt, 10000);
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
             close(fd);
         }
+        hh_proxy_stop(&relay);
         s_offered(units, sizeof units);
         cr_assert(strcmp(units, "") == 0 || strcmp(units, "room-3,") == 0,
                   "round %d: a half-done resync offers %s", round, units);
