@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "../../broker/handle_agent.h"
+#include "../../common/clientcfg.h"
+#include "../../common/conn.h"
 #include "harness.h"
 
 const char *
@@ -439,4 +441,23 @@ hh_json(const hh_result_t *r)
     json_t *doc = json_loads(r->out, 0, &e);
     cr_assert(doc, "not JSON: %s (stderr %s)", r->out, r->err);
     return doc;
+}
+
+void
+hh_identity(const char *conf, hh_id_t *id)
+{
+    char err[512];
+    cr_assert(hv_clientcfg_load(conf, &id->cfg, err, sizeof err) == 0, "%s", err);
+    cr_assert(hv_keys_load(id->cfg->key, &id->keys, err, sizeof err) == 0, "%s", err);
+    cr_assert(hv_pubkey_load(id->cfg->broker_key, &id->broker, err, sizeof err) == 0, "%s", err);
+    id->conn = hv_conn_new(id->cfg->endpoint, id->broker.curve, id->keys, 10000, 1);
+    cr_assert_not_null(id->conn);
+}
+
+void
+hh_identity_free(hh_id_t *id)
+{
+    hv_conn_destroy(&id->conn);
+    hv_keys_destroy(&id->keys);
+    hv_clientcfg_destroy(&id->cfg);
 }

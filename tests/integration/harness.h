@@ -9,6 +9,9 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include "../../common/clientcfg.h"
+#include "../../common/conn.h"
+#include "../../common/keys.h"
 
 typedef struct {
     char dir[256];               /* the test's own directory */
@@ -84,5 +87,17 @@ const char *hh_program(const char *name);
 
 /* The full UK districts table beside the project. */
 const char *hh_districts(void);
+
+/* A principal's identity for tests that speak the protocol themselves:
+ * its client config, keys, the broker's public key, and a connection
+ * (made lazily, on its first call: 10 s, no retry). */
+typedef struct {
+    hv_clientcfg_t *cfg;
+    hv_keys_t *keys;
+    hv_pubkey_t broker;
+    hv_conn_t *conn;
+} hh_id_t;
+void hh_identity(const char *conf, hh_id_t *id);
+void hh_identity_free(hh_id_t *id);
 
 #endif

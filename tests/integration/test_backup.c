@@ -47,28 +47,6 @@ static void setup(void) { s_world("[limits]\nmap_size_mb = 1\nwrites_per_minute 
 static void teardown(void) { hh_stop(&h); hh_cleanup(&h); }
 TestSuite(backup, .init = setup, .fini = teardown, .timeout = 600);
 
-typedef struct {
-    hv_clientcfg_t *cfg;
-    hv_keys_t *keys;
-    hv_pubkey_t broker;
-} s_id_t;
-
-static void
-s_identity(const char *conf, s_id_t *id)
-{
-    char err[512];
-    cr_assert(hv_clientcfg_load(conf, &id->cfg, err, sizeof err) == 0, "%s", err);
-    cr_assert(hv_keys_load(id->cfg->key, &id->keys, err, sizeof err) == 0, "%s", err);
-    cr_assert(hv_pubkey_load(id->cfg->broker_key, &id->broker, err, sizeof err) == 0, "%s", err);
-}
-
-static void
-s_identity_free(s_id_t *id)
-{
-    hv_keys_destroy(&id->keys);
-    hv_clientcfg_destroy(&id->cfg);
-}
-
 /* ---------------------------------------------------------------- writers */
 
 static int
@@ -83,7 +61,7 @@ static uint64_t s_acked[UNITS];    /* highest acknowledged version per unit */
 static atomic_long s_writes;       /* acknowledged */
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int s_stop;
-static s_id_t s_agent_id;
+static hh_id_t s_agent_id;
 
 static void *
 s_stream(void *arg)
@@ -198,7 +176,7 @@ s_log_says(const char *what)
 Test(backup, backups_during_writes_that_grow_the_map_keep_every_acknowledged_write)
 {
     cr_assert(sodium_init() >= 0);
-    s_identity(agent, &s_agent_id);
+    hh_identity(agent, &s_agent_id);
     pthread_t th[THREADS];
     for (intptr_t t = 0; t < THREADS; t++)
         cr_assert_eq(pthread_create(&th[t], NULL, s_stream, (void *) t), 0);
@@ -244,7 +222,7 @@ Test(backup, backups_during_writes_that_grow_the_map_keep_every_acknowledged_wri
     hh_stop(&h);
     s_check_copy(data, before);
     hh_restart(&h);
-    s_identity_free(&s_agent_id);
+    hh_identity_free(&s_agent_id);
 }
 
 /* ---------------------------------------------------------------- unfetched */
@@ -295,10 +273,10 @@ s_backup_fetch(hv_conn_t *c, const char *id)
  * clock it drives.) */
 Test(backup, a_backup_nobody_fetches_is_a_clear_conflict_for_the_next)
 {
-    s_id_t admin;
+    hh_id_t admin;
     char out[512];
     cr_assert(sodium_init() >= 0);
-    s_identity(h.admin_conf, &admin);
+    hh_identity(h.admin_conf, &admin);
     hv_conn_t *c = hv_conn_new(admin.cfg->endpoint, admin.broker.curve, admin.keys, 5000, 1);
     cr_assert(c);
     char *id = s_backup_start(c);
@@ -315,7 +293,7 @@ Test(backup, a_backup_nobody_fetches_is_a_clear_conflict_for_the_next)
     cr_assert_eq(r.code, 0, "%s", r.err);
     free(id);
     hv_conn_destroy(&c);
-    s_identity_free(&admin);
+    hh_identity_free(&admin);
 }
 
 /* --json output is JSON whatever the path: a quote or backslash in --out

@@ -85,32 +85,10 @@ s_env_int(const char *name, int dflt)
 
 /* ---------------------------------------------------------------- raw clients */
 
-typedef struct {
-    hv_clientcfg_t *cfg;
-    hv_keys_t *keys;
-    hv_pubkey_t broker;
-} s_id_t;
-
-static void
-s_identity(const char *conf, s_id_t *id)
-{
-    char err[512];
-    cr_assert(hv_clientcfg_load(conf, &id->cfg, err, sizeof err) == 0, "%s", err);
-    cr_assert(hv_keys_load(id->cfg->key, &id->keys, err, sizeof err) == 0, "%s", err);
-    cr_assert(hv_pubkey_load(id->cfg->broker_key, &id->broker, err, sizeof err) == 0, "%s", err);
-}
-
-static void
-s_identity_free(s_id_t *id)
-{
-    hv_keys_destroy(&id->keys);
-    hv_clientcfg_destroy(&id->cfg);
-}
-
 /* A CURVE DEALER with this identity, connecting (requests sent now wait
  * in it until the handshake is done). */
 static void *
-s_dealer(void *ctx, const s_id_t *id)
+s_dealer(void *ctx, const hh_id_t *id)
 {
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     cr_assert_not_null(s);
@@ -119,7 +97,7 @@ s_dealer(void *ctx, const s_id_t *id)
 }
 
 static void
-s_connect(void *s, const s_id_t *id)
+s_connect(void *s, const hh_id_t *id)
 {
     cr_assert_eq(zmq_connect(s, id->cfg->endpoint), 0, "%s", zmq_strerror(errno));
 }
@@ -235,11 +213,11 @@ Test(bounds, a_flood_and_a_reader_that_never_reads_neither_grow_the_broker_nor_d
     s_world_named("[limits]\nsearches_per_minute = 1000000\n", UNITS, long_name);
     hh_principal(&h, "idva", "idva-2", NULL, unread, sizeof unread);
     hh_principal(&h, "idva", "idva-3", NULL, legit, sizeof legit);
-    s_id_t agent_id, flood_id, unread_id, legit_id;
-    s_identity(agent, &agent_id);
-    s_identity(idva, &flood_id);          /* idva-1 floods */
-    s_identity(unread, &unread_id);
-    s_identity(legit, &legit_id);
+    hh_id_t agent_id, flood_id, unread_id, legit_id;
+    hh_identity(agent, &agent_id);
+    hh_identity(idva, &flood_id);          /* idva-1 floods */
+    hh_identity(unread, &unread_id);
+    hh_identity(legit, &legit_id);
 
     /* Every unit available, so each search answers with all of them. */
     hv_conn_t *ac = hv_conn_new(agent_id.cfg->endpoint, agent_id.broker.curve, agent_id.keys, 5000, 1);
@@ -384,10 +362,10 @@ Test(bounds, a_flood_and_a_reader_that_never_reads_neither_grow_the_broker_nor_d
     zmq_ctx_term(ctx);           /* no message refers to fbuf after this */
     free(fbuf);
     hv_conn_destroy(&lc);
-    s_identity_free(&agent_id);
-    s_identity_free(&flood_id);
-    s_identity_free(&unread_id);
-    s_identity_free(&legit_id);
+    hh_identity_free(&agent_id);
+    hh_identity_free(&flood_id);
+    hh_identity_free(&unread_id);
+    hh_identity_free(&legit_id);
 }
 
 /* ---------------------------------------------------------------- b. connections */
@@ -396,8 +374,8 @@ Test(bounds, a_key_has_at_most_connections_per_key_connections)
 {
     char err[512];
     s_world("[limits]\nconnections_per_key = 2\n", 1);
-    s_id_t id;
-    s_identity(idva, &id);
+    hh_id_t id;
+    hh_identity(idva, &id);
     hv_conn_t *c[3];
     for (int i = 0; i < 3; i++)
         c[i] = hv_conn_new(id.cfg->endpoint, id.broker.curve, id.keys, 5000, 1);
@@ -422,7 +400,7 @@ Test(bounds, a_key_has_at_most_connections_per_key_connections)
     }
     cr_assert_eq(rc, HAVEN__STATUS__STATUS_OK, "after closing one, a new connection is refused (%d: %s)", rc, err);
     hv_conn_destroy(&c[1]);
-    s_identity_free(&id);
+    hh_identity_free(&id);
 }
 
 /* ---------------------------------------------------------------- c. holds */
@@ -463,8 +441,8 @@ Test(bounds, refused_requests_are_audited_as_one_record_per_principal)
 {
     const int n = s_env_int("HAVEN_REFUSED_REQUESTS", 300);
     s_world(NULL, 1);
-    s_id_t id;
-    s_identity(idva, &id);
+    hh_id_t id;
+    hh_identity(idva, &id);
     /* An IDVA's key sends publishes, which only agents may send. */
     Haven__Service svc = HAVEN__SERVICE__INIT;
     Haven__Publish pub = HAVEN__PUBLISH__INIT;
@@ -497,7 +475,7 @@ Test(bounds, refused_requests_are_audited_as_one_record_per_principal)
     }
     zmq_close(s);
     zmq_ctx_term(ctx);
-    s_identity_free(&id);
+    hh_identity_free(&id);
 
     /* A clean stop writes what was refused since the last minute. */
     hh_stop(&h);
@@ -668,8 +646,8 @@ Test(bounds, requests_beyond_requests_in_flight_wait_and_are_all_answered)
     enum { N = 200 };
     char err[512];
     s_world("[limits]\nrequests_in_flight = 4\nqueued_replies = 8\n", 1);
-    s_id_t id;
-    s_identity(idva, &id);
+    hh_id_t id;
+    hh_identity(idva, &id);
     void *ctx = zmq_ctx_new();
     void *s = s_dealer(ctx, &id);
     /* sent while the handshake runs, so they reach the broker together */
@@ -694,7 +672,7 @@ Test(bounds, requests_beyond_requests_in_flight_wait_and_are_all_answered)
     hv_conn_t *c = hv_conn_new(id.cfg->endpoint, id.broker.curve, id.keys, 5000, 1);
     cr_assert_eq(s_ping(c, err, sizeof err), HAVEN__STATUS__STATUS_OK, "%s", err);
     hv_conn_destroy(&c);
-    s_identity_free(&id);
+    hh_identity_free(&id);
 }
 
 /* ---------------------------------------------------------------- refused, pipelined */
@@ -707,8 +685,8 @@ Test(bounds, every_pipelined_refused_request_gets_a_reply)
 {
     const int n = 300;
     s_world(NULL, 1);
-    s_id_t id;
-    s_identity(idva, &id);
+    hh_id_t id;
+    hh_identity(idva, &id);
     Haven__Service svc = HAVEN__SERVICE__INIT;
     Haven__Publish pub = HAVEN__PUBLISH__INIT;
     pub.provider = "refuge-a";
@@ -733,7 +711,7 @@ Test(bounds, every_pipelined_refused_request_gets_a_reply)
     }
     zmq_close(s);
     zmq_ctx_term(ctx);
-    s_identity_free(&id);
+    hh_identity_free(&id);
     cr_assert_eq(answered, n, "%d of %d pipelined refused requests were answered", answered, n);
 }
 
@@ -741,7 +719,7 @@ Test(bounds, every_pipelined_refused_request_gets_a_reply)
 
 /* The handshake's outcome on s, from its monitor: 1 admitted, 0 refused. */
 static int
-s_handshake(void *ctx, void *s, const s_id_t *id, int n)
+s_handshake(void *ctx, void *s, const hh_id_t *id, int n)
 {
     char mon[64];
     snprintf(mon, sizeof mon, "inproc://bounds-silent-%d", n);
@@ -771,8 +749,8 @@ s_handshake(void *ctx, void *s, const s_id_t *id, int n)
 Test(bounds, silent_connections_count_toward_connections_per_key)
 {
     s_world("[limits]\nconnections_per_key = 2\n", 1);
-    s_id_t id;
-    s_identity(idva, &id);
+    hh_id_t id;
+    hh_identity(idva, &id);
     void *ctx = zmq_ctx_new(), *socks[3];
     for (int i = 0; i < 3; i++) {
         socks[i] = s_dealer(ctx, &id);
@@ -783,5 +761,5 @@ Test(bounds, silent_connections_count_toward_connections_per_key)
     for (int i = 0; i < 3; i++)
         zmq_close(socks[i]);
     zmq_ctx_term(ctx);
-    s_identity_free(&id);
+    hh_identity_free(&id);
 }

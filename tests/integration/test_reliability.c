@@ -58,28 +58,6 @@ static void setup(void) { s_world(NULL); }
 static void teardown(void) { hh_stop(&h); hh_cleanup(&h); }
 TestSuite(reliability, .init = setup, .fini = teardown, .timeout = 900);
 
-typedef struct {
-    hv_clientcfg_t *cfg;
-    hv_keys_t *keys;
-    hv_pubkey_t broker;
-} s_id_t;
-
-static void
-s_identity(const char *conf, s_id_t *id)
-{
-    char err[512];
-    cr_assert(hv_clientcfg_load(conf, &id->cfg, err, sizeof err) == 0, "%s", err);
-    cr_assert(hv_keys_load(id->cfg->key, &id->keys, err, sizeof err) == 0, "%s", err);
-    cr_assert(hv_pubkey_load(id->cfg->broker_key, &id->broker, err, sizeof err) == 0, "%s", err);
-}
-
-static void
-s_identity_free(s_id_t *id)
-{
-    hv_keys_destroy(&id->keys);
-    hv_clientcfg_destroy(&id->cfg);
-}
-
 /* ---------------------------------------------------------------- kill */
 
 /* The status each version stands for, so a survivor can be checked. */
@@ -95,7 +73,7 @@ static uint64_t s_acked[THREADS * UNITS_PER_THREAD];    /* highest acked version
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static int s_ack_pipe[2];
 static atomic_int s_stop_streams;
-static s_id_t s_agent_id;
+static hh_id_t s_agent_id;
 
 static void *
 s_stream(void *arg)
@@ -257,7 +235,7 @@ Test(reliability, acknowledged_updates_survive_sigkill)
     const char *env = getenv("HAVEN_KILL_ROUNDS");
     int rounds = env ? atoi(env) : 50;
     cr_assert(sodium_init() >= 0);
-    s_identity(agent, &s_agent_id);
+    hh_identity(agent, &s_agent_id);
     cr_assert_eq(pipe(s_ack_pipe), 0);
     s_agent_world();
     hh_crash(&h);
@@ -295,7 +273,7 @@ Test(reliability, acknowledged_updates_survive_sigkill)
         s_queue_agent_sets(round);
         hh_restart(&h);
     }
-    s_identity_free(&s_agent_id);
+    hh_identity_free(&s_agent_id);
     close(s_ack_pipe[0]);
     close(s_ack_pipe[1]);
 }
@@ -328,8 +306,8 @@ s_raw_tcp_junk(const char *endpoint, int n)
 Test(reliability, hostile_traffic_does_not_stop_the_broker)
 {
     char err[256];
-    s_id_t id;
-    s_identity(idva, &id);
+    hh_id_t id;
+    hh_identity(idva, &id);
     cr_assert(sodium_init() >= 0);
     /* Warm up, then measure. */
     hh_run(&h, &r, "haven", "--config", idva, "search", NULL);
@@ -403,7 +381,7 @@ Test(reliability, hostile_traffic_does_not_stop_the_broker)
     long rss_after = hh_broker_rss_kib(&h);
     cr_assert_lt(rss_after - rss_before, 64 * 1024, "memory grew from %ld to %ld KiB", rss_before, rss_after);
     (void) err;
-    s_identity_free(&id);
+    hh_identity_free(&id);
 }
 
 /* The units of refuge-a a search offers, as "u3,u5," (sorted by name),

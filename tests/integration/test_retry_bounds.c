@@ -40,35 +40,9 @@ TestSuite(retry_bounds, .fini = teardown, .timeout = 600);
 
 /* ---------------------------------------------------------------- helpers */
 
-typedef struct {
-    hv_clientcfg_t *cfg;
-    hv_keys_t *keys;
-    hv_pubkey_t broker;
-    hv_conn_t *conn;
-} s_id_t;
-
-static void
-s_identity(const char *conf, s_id_t *id)
-{
-    char err[512];
-    cr_assert(hv_clientcfg_load(conf, &id->cfg, err, sizeof err) == 0, "%s", err);
-    cr_assert(hv_keys_load(id->cfg->key, &id->keys, err, sizeof err) == 0, "%s", err);
-    cr_assert(hv_pubkey_load(id->cfg->broker_key, &id->broker, err, sizeof err) == 0, "%s", err);
-    id->conn = hv_conn_new(id->cfg->endpoint, id->broker.curve, id->keys, 10000, 1);
-    cr_assert_not_null(id->conn);
-}
-
-static void
-s_identity_free(s_id_t *id)
-{
-    hv_conn_destroy(&id->conn);
-    hv_keys_destroy(&id->keys);
-    hv_clientcfg_destroy(&id->cfg);
-}
-
 /* A call that must be answered OK. */
 static Haven__Reply *
-s_call(s_id_t *id, Haven__Request *req)
+s_call(hh_id_t *id, Haven__Request *req)
 {
     Haven__Reply *rep = NULL;
     int rc = hv_conn_call(id->conn, req, &rep);
@@ -98,7 +72,7 @@ s_version(void)
 }
 
 static void
-s_unit_set(s_id_t *agent, const char *provider, const char *unit, Haven__UnitStatus status)
+s_unit_set(hh_id_t *agent, const char *provider, const char *unit, Haven__UnitStatus status)
 {
     Haven__UnitSet set = HAVEN__UNIT_SET__INIT;
     set.provider = (char *) provider;
@@ -112,7 +86,7 @@ s_unit_set(s_id_t *agent, const char *provider, const char *unit, Haven__UnitSta
 }
 
 static void
-s_watch_create(s_id_t *idva)
+s_watch_create(hh_id_t *idva)
 {
     Haven__Need n = HAVEN__NEED__INIT;
     n.has_gender = 1;
@@ -298,9 +272,9 @@ Test(retry_bounds, reading_the_inbox_in_a_loop_does_not_grow_the_store)
     hh_principal(&h, "idva", "idva-1", NULL, idva, sizeof idva);
     hh_run(&h, &r, "haven-agent", "--config", agent, "publish", NULL);
     cr_assert_eq(r.code, 0, "publish: %s", r.err);
-    s_id_t a, i;
-    s_identity(agent, &a);
-    s_identity(idva, &i);
+    hh_id_t a, i;
+    hh_identity(agent, &a);
+    hh_identity(idva, &i);
     for (int w = 0; w < WATCHES; w++)
         s_watch_create(&i);
     for (int u = 0; u < UNITS; u++) {
@@ -320,8 +294,8 @@ Test(retry_bounds, reading_the_inbox_in_a_loop_does_not_grow_the_store)
     cr_assert_eq(alerts, (size_t) UNITS * WATCHES, "the inbox is full: %zu alerts", alerts);
     uint8_t curve[32];
     cr_assert_not_null(zmq_z85_decode(curve, hv_keys_curve_public(i.keys)));
-    s_identity_free(&a);
-    s_identity_free(&i);
+    hh_identity_free(&a);
+    hh_identity_free(&i);
     hh_stop(&h);
     s_kept_t k = s_kept(curve, NULL);
     double per_day = (double) k.bytes / READS * 600 * 1440;
@@ -350,11 +324,11 @@ Test(retry_bounds, revocation_leaves_no_copy_of_the_inbox_in_the_store)
     cr_assert_eq(r.code, 0);
     hh_run(&h, &r, "haven", "--config", idva, "inbox", NULL);   /* shown and acknowledged */
     cr_assert(strstr(r.out, "room-1"), "%s", r.out);
-    s_id_t i;
-    s_identity(idva, &i);
+    hh_id_t i;
+    hh_identity(idva, &i);
     uint8_t curve[32];
     cr_assert_not_null(zmq_z85_decode(curve, hv_keys_curve_public(i.keys)));
-    s_identity_free(&i);
+    hh_identity_free(&i);
     hh_run(&h, &r, "haven-admin", "--config", h.admin_conf, "principal", "revoke", "idva-1", NULL);
     cr_assert_eq(r.code, 0, "revoke: %s", r.err);
     hh_stop(&h);
@@ -432,9 +406,9 @@ Test(retry_bounds, a_confirm_with_many_watches_does_not_stall_the_broker)
     hh_principal(&h, "idva", "idva-1", NULL, idva, sizeof idva);
     hh_run(&h, &r, "haven-agent", "--config", agent, "publish", NULL);
     cr_assert_eq(r.code, 0, "publish: %s", r.err);
-    s_id_t a, i;
-    s_identity(agent, &a);
-    s_identity(idva, &i);
+    hh_id_t a, i;
+    hh_identity(agent, &a);
+    hh_identity(idva, &i);
     for (int u = 0; u < units; u++) {
         snprintf(name, sizeof name, "u%d", u);
         s_unit_set(&a, "refuge-a", name, HAVEN__UNIT_STATUS__UNIT_AVAILABLE);
@@ -473,8 +447,8 @@ Test(retry_bounds, a_confirm_with_many_watches_does_not_stall_the_broker)
     long hwm_after = s_broker_hwm_kib();
     fprintf(stderr, "broker peak memory: %ld MiB before the confirms, %ld MiB after\n", hwm_before >> 10,
             hwm_after >> 10);
-    s_identity_free(&a);
-    s_identity_free(&i);
+    hh_identity_free(&a);
+    hh_identity_free(&i);
     cr_assert(worst < without * 3 + 0.05 && hwm_after - hwm_before < 64 * 1024,
               "a confirm of %d units takes %.1f ms with %d watches (%.1f ms with none), and takes the broker's "
               "peak memory from %ld to %ld MiB: the event loop matches every unit against every watch twice "
